@@ -1,0 +1,103 @@
+"""Sweep-level work, as a Hydra Callback: progress lines, the summary, the exit status.
+
+Hydra skips ``on_multirun_end`` when a job raises, and ``on_job_end`` may run on another
+machine; so jobs never raise (a failure is a record) and the summary is rebuilt from the
+``result.json`` files in the job directories, never from memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from sweeper import summary
+from sweeper.records import read_record
+
+log = logging.getLogger("sweeper")
+
+
+def grid_size(config: DictConfig) -> int | None:
+    """How many jobs the basic sweeper will launch for this config, or None if unknown."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    try:
+        overrides = OverridesParser.create().parse_overrides(arguments)
+        return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
+    except Exception:
+        return None
+
+
+class SweepCallback(Callback):
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.started = time.perf_counter()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.perf_counter()
+        self.total = grid_size(config)
+        log.info("sweeper: %s jobs -> %s", self.total or "?", config.hydra.sweep.dir)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        record = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
+        if record is None:
+            verdict = f"crashed: {job_return._return_value!r}"
+        else:
+            verdict = "ok" if record["status"] == "ok" else f"FAILED: {record['error']}"
+            if "time/total_s" in record["metrics"]:
+                verdict += f" ({record['metrics']['time/total_s']:.2f} s)"
+        name = config.hydra.job.override_dirname or "default"
+        num = OmegaConf.select(config, "hydra.job.num")
+        position = "" if num is None else f"[{num + 1}/{self.total or '?'}] "
+        log.info("%s%s: %s", position, name, verdict)
+
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        record = read_record(Path(config.hydra.runtime.output_dir))
+        if record is None or record["status"] != "ok":
+            reason = "no result.json was written" if record is None else record["error"]
+            print(f"sweeper: job failed: {reason}", file=sys.stderr)
+            sys.exit(1)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        ok = finish_sweep(sweep_dir, config, time.perf_counter() - self.started)
+        if not ok:
+            sys.exit(1)
+
+
+def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float) -> bool:
+    """Write summary.csv and the plots, print the table and report, log the sweep's W&B run."""
+    from sweeper.app import sweep_id
+    from sweeper.plots import write_plots
+    from sweeper.tracking import Run, TrackerSettings
+
+    rows = summary.rows(sweep_dir)
+    summary.write_csv(rows, sweep_dir / "summary.csv")
+    plots = write_plots(rows, sweep_dir) if rows else {}
+    failed = summary.failures(rows)
+    totals = {"jobs": len(rows), "jobs_ok": len(rows) - len(failed), "jobs_failed": len(failed), "wall_s": seconds}
+    print(summary.format_table(rows), flush=True)
+    print(summary.report(rows), flush=True)
+    print(f"sweep: {sweep_dir} ({seconds:.1f} s); summary.csv and plots written there", flush=True)
+    settings = TrackerSettings(
+        mode=config.wandb.mode,
+        project=config.wandb.project,
+        entity=config.wandb.entity,
+        group=config.wandb.group or sweep_id(str(sweep_dir)),
+        tags=tuple(config.wandb.tags),
+        dir=str(sweep_dir),
+    )
+    with Run(settings, "sweep-summary", {"sweep_dir": str(sweep_dir)}, job_type="sweep-summary") as run:
+        run.log_sweep(rows, plots, totals)
+        if not failed:
+            run.succeed()
+    return not failed and bool(rows)

@@ -1,0 +1,62 @@
+"""Shape checks: every parameter leaf carries the lane axis, returned as plain data."""
+
+from __future__ import annotations
+
+from flax import nnx
+
+from sweeper.models import Factory, resolve_model
+from sweeper.tree import flat_params
+
+
+def leaf_shapes(tree) -> dict[str, tuple[int, ...]]:
+    """``{"hidden.kernel": (N, F, F), ...}`` for every parameter of an NNX Module."""
+    return {path: tuple(leaf.shape) for path, leaf in flat_params(tree).items()}
+
+
+def expected_shapes(model: str | Factory, n: int, features: int) -> dict[str, tuple[int, ...]]:
+    """What an N-lane ensemble must hold: N prepended to one model's leaf shapes.
+
+    The single model is only traced (``nnx.eval_shape``), never allocated. For the
+    Linear model the answer is spelled out: kernel ``(N, F, F)``, bias ``(N, F)``.
+    """
+    if model == "linear":
+        return {"bias": (n, features), "kernel": (n, features, features)}
+    single = nnx.eval_shape(lambda: resolve_model(model)(features, nnx.Rngs(0)))
+    return {path: (n, *shape) for path, shape in leaf_shapes(single).items()}
+
+
+def check_shapes(ensemble: nnx.Module, model: str | Factory, n: int, features: int) -> list[dict]:
+    """One record per leaf: ``{"leaf", "expected", "found", "ok"}``.
+
+    A leaf that is expected but missing, or found but unexpected, fails its record.
+    """
+    found = leaf_shapes(ensemble)
+    expected = expected_shapes(model, n, features)
+    records = []
+    for leaf in sorted(expected.keys() | found.keys()):
+        want, got = expected.get(leaf), found.get(leaf)
+        records.append(
+            {
+                "leaf": leaf,
+                "expected": None if want is None else list(want),
+                "found": None if got is None else list(got),
+                "ok": want is not None and want == got,
+            }
+        )
+    return records
+
+
+def shape_metrics(records: list[dict]) -> dict:
+    """Flat metrics: ``shape/ok``, ``shape/leading`` and the first kernel and bias shapes."""
+
+    def first(suffix: str):
+        return next((r["found"] for r in records if r["leaf"].split(".")[-1] == suffix), None)
+
+    kernel = first("kernel")
+    return {
+        "shape/ok": all(r["ok"] for r in records),
+        "shape/leading": kernel[0] if kernel else None,
+        "shape/kernel": kernel,
+        "shape/bias": first("bias"),
+        "shape/failed_leaves": [r["leaf"] for r in records if not r["ok"]],
+    }

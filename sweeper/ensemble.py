@@ -1,0 +1,182 @@
+"""Batched ensembles: N independent models stacked into one NNX Module.
+
+The one way to build an ensemble is :func:`vmap_constructor`, Flax's recipe::
+
+    @nnx.split_rngs(splits=N)
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def make(rngs):
+        return factory(F, rngs)
+
+Every parameter leaf gains a leading lane axis of size N. The other constructors exist
+only to be compared with it: ``loop`` is the serial baseline, the two ``pitfall_*``
+constructors are the silent mistakes that :mod:`sweeper.diversity` must catch.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from sweeper.models import Factory, resolve_model
+
+Make = Callable[[nnx.Rngs], nnx.Module]
+
+
+class PitfallError(RuntimeError):
+    """A deliberately broken constructor that the installed Flax refuses to run."""
+
+
+def vmap_constructor(factory: Factory, n: int, features: int) -> Make:
+    """The recipe: one key per lane from ``split_rngs``, mapped over by ``vmap``."""
+
+    @nnx.split_rngs(splits=n)
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def make(rngs: nnx.Rngs) -> nnx.Module:
+        return factory(features, rngs)
+
+    return make
+
+
+def pitfall_broadcast(factory: Factory, n: int, features: int) -> Make:
+    """Pitfall: the Rngs broadcast to every lane, so all N lanes draw the same key."""
+
+    @nnx.vmap(in_axes=(None,), out_axes=0, axis_size=n)
+    def make(rngs: nnx.Rngs) -> nnx.Module:
+        return factory(features, rngs)
+
+    return make
+
+
+def pitfall_no_split(factory: Factory, n: int, features: int) -> Make:
+    """Pitfall: ``in_axes=(0,)`` without ``split_rngs``, so there is no key axis to map."""
+
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def make(rngs: nnx.Rngs) -> nnx.Module:
+        return factory(features, rngs)
+
+    return make
+
+
+TRACED_CONSTRUCTORS: dict[str, Callable[[Factory, int, int], Make]] = {
+    "vmap": vmap_constructor,
+    "pitfall_broadcast": pitfall_broadcast,
+    "pitfall_no_split": pitfall_no_split,
+}
+CONSTRUCTORS = (*TRACED_CONSTRUCTORS, "loop")
+
+
+@dataclass(frozen=True)
+class CompiledBuilder:
+    """An ensemble builder compiled once for one (model, constructor, N, F).
+
+    The seed is a traced input, so every further seed of the shape reuses the executable.
+    ``abstract`` holds the parameters' shapes and dtypes without allocating them.
+    """
+
+    graphdef: Any
+    abstract: Any  # nnx.State of jax.ShapeDtypeStruct
+    executable: Callable[[jax.Array], Any]
+    compile_s: float
+
+    def __call__(self, seed: int) -> nnx.Module:
+        return nnx.merge(self.graphdef, self.executable(jax.random.key(seed)))
+
+
+@functools.lru_cache(maxsize=128)
+def compiled_builder(model: str | Factory, constructor: str, n: int, features: int) -> CompiledBuilder:
+    """Trace and compile the builder for one shape; cached, so each shape pays once."""
+    if constructor not in TRACED_CONSTRUCTORS:
+        raise ValueError(f"constructor={constructor!r}: expected one of {list(TRACED_CONSTRUCTORS)}")
+    make = TRACED_CONSTRUCTORS[constructor](resolve_model(model), n, features)
+
+    def build_state(key: jax.Array) -> Any:
+        return nnx.state(make(nnx.Rngs(key)))
+
+    start = time.perf_counter()
+    try:
+        abstract_module = nnx.eval_shape(lambda: make(nnx.Rngs(0)))
+    except Exception as err:
+        if constructor.startswith("pitfall_"):
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise PitfallError(
+                f"constructor={constructor}: Flax refused to build it ({type(err).__name__}: "
+                f"{first_line[:160]}); wrap the constructor in nnx.split_rngs(splits=N)"
+            ) from err
+        raise
+    graphdef, abstract = nnx.split(abstract_module)
+    key_spec = jax.eval_shape(jax.random.key, 0)
+    executable = jax.jit(build_state).lower(key_spec).compile()
+    return CompiledBuilder(graphdef, abstract, executable, time.perf_counter() - start)
+
+
+def loop_build(seed: int, n: int, features: int, model: str | Factory = "linear") -> nnx.Module:
+    """Baseline: N models built one by one with ``nnx.Rngs(seed + i)``, then stacked.
+
+    Same Module layout as the vmapped build, but serial: its cost grows linearly with N.
+    """
+    factory = resolve_model(model)
+    graphdef = None
+    states = []
+    for i in range(n):
+        graphdef, state = nnx.split(factory(features, nnx.Rngs(seed + i)))
+        states.append(state)
+    return nnx.merge(graphdef, jax.tree.map(lambda *lanes: jnp.stack(lanes), *states))
+
+
+def build_ensemble(
+    seed: int,
+    num_inits: int,
+    features: int,
+    *,
+    model: str | Factory = "linear",
+    constructor: str = "vmap",
+) -> nnx.Module:
+    """Build N = ``num_inits`` models of width F = ``features`` as one stacked Module.
+
+    With the default ``constructor="vmap"`` the parameters are bit-identical to the
+    recipe run eagerly with ``nnx.Rngs(seed)``; the build is compiled once per shape.
+    For ``model="linear"``: kernel ``(N, F, F)``, bias ``(N, F)``.
+    """
+    seed, n, features = int(seed), int(num_inits), int(features)
+    if constructor == "loop":
+        return loop_build(seed, n, features, model)
+    return compiled_builder(model, constructor, n, features)(seed)
+
+
+def batched_init_count(seed, num_inits, features) -> jax.Array:
+    """``[N, F, leading]`` as a ``(3,)`` int array, ``leading`` read off the built kernel."""
+    n, f, s = int(num_inits), int(features), int(seed)
+    ensemble = build_ensemble(s, n, f)
+    leading = ensemble.kernel.shape[0]
+    return jnp.array([n, f, leading])
+
+
+@dataclass(frozen=True)
+class TimedBuild:
+    ensemble: nnx.Module
+    compile_s: float  # trace + compile paid by this call (0.0 when the shape was cached)
+    build_s: float  # running the build, synchronised with block_until_ready
+
+
+def timed_build(
+    seed: int, n: int, features: int, *, model: str | Factory = "linear", constructor: str = "vmap"
+) -> TimedBuild:
+    """:func:`build_ensemble` with trace+compile time kept apart from run time."""
+    start = time.perf_counter()
+    if constructor == "loop":
+        ensemble = loop_build(seed, n, features, model)
+        jax.block_until_ready(nnx.state(ensemble))
+        return TimedBuild(ensemble, 0.0, time.perf_counter() - start)
+    builder = compiled_builder(model, constructor, n, features)
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ensemble = builder(seed)
+    jax.block_until_ready(nnx.state(ensemble))
+    return TimedBuild(ensemble, compile_s, time.perf_counter() - start)

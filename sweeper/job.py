@@ -1,0 +1,148 @@
+"""One grid point: validated settings in, a result record out. No Hydra, no W&B.
+
+The record is what ``result.json`` holds::
+
+    {"status": "ok" | "failed", "config": {...}, "metrics": {...}, "error": None | "one line",
+     "env": {...}}
+
+``status`` is ``ok`` only when the job ran *and* every check held; otherwise ``error``
+says why in one line (an exception, or the failed check's verdict).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sweeper.checks import check_shapes, shape_metrics
+from sweeper.config import JobSettings
+from sweeper.diversity import lane_diversity
+from sweeper.ensemble import timed_build
+from sweeper.forward import forward_check
+from sweeper.tree import flat_params, param_bytes
+
+HISTOGRAM_VALUES = 100_000  # kernel values kept for the W&B histogram
+
+
+@dataclass
+class JobOutcome:
+    record: dict[str, Any]
+    lanes: list[dict[str, Any]] = field(default_factory=list)  # one row per lane, for a W&B table
+    kernel_sample: np.ndarray | None = None  # kernel values, for a W&B histogram
+    traceback: str | None = None  # the full traceback of a job that raised
+
+
+def environment() -> dict[str, Any]:
+    """Everything needed to reproduce a result: versions, device, PRNG settings."""
+    import flax
+
+    device = jax.devices()[0]
+    return {
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "device": f"{device.platform}:{device.device_kind}",
+        "device_count": jax.device_count(),
+        "prng_impl": str(jax.config.jax_default_prng_impl),
+        "threefry_partitionable": bool(jax.config.jax_threefry_partitionable),
+        "x64": bool(jax.config.jax_enable_x64),
+    }
+
+
+def _timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def _lane_rows(leaves: dict[str, jax.Array], nearest: np.ndarray | None) -> list[dict[str, Any]]:
+    kernels = [v for k, v in leaves.items() if k.split(".")[-1] == "kernel"]
+    if not kernels:
+        return []
+    kernel = jnp.reshape(kernels[0], (kernels[0].shape[0], -1))
+    means, stds = np.asarray(jnp.mean(kernel, axis=1)), np.asarray(jnp.std(kernel, axis=1))
+    return [
+        {
+            "lane": lane,
+            "kernel_mean": float(means[lane]),
+            "kernel_std": float(stds[lane]),
+            "nearest_l2": None if nearest is None else float(nearest[lane]),
+        }
+        for lane in range(len(means))
+    ]
+
+
+def _kernel_sample(leaves: dict[str, jax.Array]) -> np.ndarray | None:
+    kernels = [v for k, v in leaves.items() if k.split(".")[-1] == "kernel"]
+    if not kernels:
+        return None
+    flat = np.asarray(kernels[0]).reshape(-1)
+    return flat[:: max(1, flat.size // HISTOGRAM_VALUES)]
+
+
+def measure(settings: JobSettings) -> JobOutcome:
+    """Build, check, measure: the work of one job. Raises on failure."""
+    s = settings
+    metrics: dict[str, Any] = {}
+    built = timed_build(s.seed, s.num_inits, s.features, model=s.factory, constructor=s.constructor)
+    ensemble = built.ensemble
+    leaves = flat_params(ensemble)
+    records, checks_s = _timed(check_shapes, ensemble, s.factory, s.num_inits, s.features)
+    shapes = shape_metrics(records)
+    diversity, diversity_s = _timed(lane_diversity, leaves, budget=s.diversity_budget)
+    forward, forward_s = _timed(forward_check, ensemble, s.features, s.forward_batch)
+    metrics["count"] = [s.num_inits, s.features, shapes["shape/leading"]]
+    metrics.update(shapes)
+    metrics.update(diversity.as_metrics())
+    metrics.update(forward)
+    metrics.update(
+        {
+            "time/compile_s": built.compile_s,
+            "time/build_s": built.build_s,
+            "time/checks_s": checks_s,
+            "time/diversity_s": diversity_s,
+            "time/forward_s": forward_s,
+            "memory/param_bytes": param_bytes(ensemble),
+        }
+    )
+    failures = []
+    if not shapes["shape/ok"]:
+        failures.append(f"shape check failed for {', '.join(shapes['shape/failed_leaves'])}")
+    if not diversity.ok:
+        failures.append(diversity.reason)
+    if not forward["forward/finite"]:
+        failures.append("forward pass produced non-finite outputs")
+    record = _record(settings, metrics, "; ".join(failures) or None)
+    return JobOutcome(record, _lane_rows(leaves, diversity.nearest_l2), _kernel_sample(leaves))
+
+
+def _record(settings: JobSettings, metrics: dict[str, Any], error: str | None) -> dict[str, Any]:
+    return {
+        "status": "failed" if error else "ok",
+        "config": settings.as_record(),
+        "metrics": metrics,
+        "error": error,
+        "env": environment(),
+    }
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message``, as short as an error report can be."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__
+
+
+def run_job(settings: JobSettings) -> JobOutcome:
+    """:func:`measure`, with any exception turned into a failed record. Never raises."""
+    start = time.perf_counter()
+    try:
+        outcome = measure(settings)
+    except Exception as err:
+        outcome = JobOutcome(_record(settings, {}, one_line(err)), traceback=traceback.format_exc())
+    outcome.record["metrics"]["time/total_s"] = time.perf_counter() - start
+    return outcome

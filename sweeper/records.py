@@ -1,0 +1,60 @@
+"""Job records on disk: one ``result.json`` per job directory, written atomically.
+
+A record is written to a temporary file and renamed into place, so a kill at any moment
+leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RESULT = "result.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such a number is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_record(job_dir: Path, record: dict[str, Any]) -> Path:
+    path = Path(job_dir) / RESULT
+    write_atomic(path, json.dumps(_finite(record), indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def read_record(job_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(job_dir) / RESULT).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The sweep's job directories (named by job number), in job order."""
+    dirs = [p for p in Path(sweep_dir).iterdir() if p.is_dir() and p.name.isdigit()]
+    return sorted(dirs, key=lambda p: int(p.name))

@@ -1,0 +1,107 @@
+"""The W&B adapter: one run per job, always finished, never shared.
+
+``wandb`` is imported only here and only when a run starts. Offline mode (the default)
+needs no account and no network: runs land in ``<dir>/wandb/offline-run-*`` and can be
+read with ``wandb leet`` or uploaded later with ``wandb sync``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    mode: str  # offline | online | disabled
+    project: str
+    entity: str | None
+    group: str  # the sweep's id unless the user named one
+    tags: Sequence[str] = ()
+    job_type: str = "ensemble"
+    dir: str = "."  # runs go to <dir>/wandb/
+
+
+def _wandb_settings(wandb):
+    # nothing a job does needs the console capture, system stats, git or code snapshots,
+    # and each costs start-up time per run
+    return wandb.Settings(
+        console="off",
+        silent=True,
+        x_disable_stats=True,
+        x_disable_meta=True,
+        disable_git=True,
+        save_code=False,
+    )
+
+
+class Run:
+    """A context manager around one W&B run, finished with exit code 1 unless :meth:`succeed` was called."""
+
+    def __init__(self, settings: TrackerSettings, name: str, config: dict[str, Any], job_type: str | None = None):
+        self.settings, self.name, self.config = settings, name, config
+        self.job_type = job_type or settings.job_type
+        self.exit_code = 1
+        self.run = None
+
+    def __enter__(self) -> Run:
+        import wandb
+
+        s = self.settings
+        Path(s.dir).mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(
+            mode=s.mode,
+            project=s.project,
+            entity=s.entity,
+            group=s.group,
+            name=self.name,
+            job_type=self.job_type,
+            tags=list(s.tags),
+            config=self.config,
+            dir=s.dir,
+            reinit="create_new",  # a fresh run, even if a previous one in this process was left open
+            settings=_wandb_settings(wandb),
+        )
+        return self
+
+    def succeed(self) -> None:
+        self.exit_code = 0
+
+    def __exit__(self, *exc) -> None:
+        if self.run is not None:
+            self.run.finish(exit_code=self.exit_code if exc[0] is None else 1)
+
+    @property
+    def path(self) -> str | None:
+        """The run's directory on disk (offline mode), for the user and the tests."""
+        return None if self.run is None or self.run.disabled else str(Path(self.run.dir).parent)
+
+    def log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample) -> None:
+        """The job's metrics into the summary, the per-lane table and a kernel histogram."""
+        import wandb
+
+        summary = {k: v for k, v in record["metrics"].items()}
+        summary.update(status=record["status"], error=record["error"])
+        self.run.summary.update(summary)
+        if lanes:
+            columns = list(lanes[0])
+            self.run.log({"lanes": wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in lanes])})
+        if kernel_sample is not None:
+            self.run.log({"kernel_values": wandb.Histogram(kernel_sample)})
+
+    def log_sweep(self, rows: list[dict[str, Any]], plots: dict[str, str], totals: dict[str, Any]) -> None:
+        """The sweep's table, plots and totals, on the sweep's own run."""
+        import wandb
+
+        if rows:
+            columns = list(rows[0])
+            data = [[_cell(row.get(c)) for c in columns] for row in rows]
+            self.run.log({"summary": wandb.Table(columns=columns, data=data)})
+        self.run.log({name: wandb.Image(path) for name, path in plots.items()})
+        self.run.summary.update(totals)
+
+
+def _cell(value: Any) -> Any:
+    return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)

@@ -1,0 +1,26 @@
+"""Flat views of an NNX Module's parameters: ``{"hidden.kernel": array, ...}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+from flax import nnx
+
+
+def flat_params(tree: Any) -> dict[str, jax.Array]:
+    """The ``nnx.Param`` leaves of a Module or State, keyed by dotted path.
+
+    Works on real Modules and on abstract ones from ``nnx.eval_shape`` (whose leaves
+    are ``jax.ShapeDtypeStruct``).
+    """
+    state = nnx.state(tree, nnx.Param)
+    return {
+        ".".join(map(str, path)): (var.get_value() if isinstance(var, nnx.Variable) else var)
+        for path, var in nnx.to_flat_state(state)
+    }
+
+
+def param_bytes(tree: Any) -> int:
+    """Bytes held by the parameters, without touching their values."""
+    return sum(leaf.size * leaf.dtype.itemsize for leaf in flat_params(tree).values())

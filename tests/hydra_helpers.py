@@ -1,0 +1,37 @@
+"""Composing sweeper's config the way Hydra does, for tests."""
+
+from contextlib import contextmanager
+
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+
+import sweeper.app  # noqa: F401 - registers the schema in the ConfigStore
+
+
+@contextmanager
+def composed(overrides=(), return_hydra_config=False):
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="sweeper.conf", version_base="1.3"):
+        yield compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+    GlobalHydra.instance().clear()
+
+
+def run_in_process(overrides, output_dir):
+    """Call the job function as Hydra's launcher would: HydraConfig set, ``hydra`` key removed."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf, open_dict
+
+    from sweeper.app import run_configured_job
+
+    with composed(overrides, return_hydra_config=True) as cfg:
+        OmegaConf.set_readonly(cfg.hydra, False)
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.run.dir = str(output_dir)
+        cfg.hydra.job.override_dirname = ",".join(sorted(overrides))
+        cfg.hydra.mode = RunMode.RUN
+        HydraConfig.instance().set_config(cfg)
+        task_cfg = cfg.copy()
+        with open_dict(task_cfg):
+            del task_cfg["hydra"]
+        return run_configured_job(task_cfg)

@@ -1,0 +1,112 @@
+"""Depth 1: every config group and preset composes, and validation names key and value."""
+
+import re
+
+import pytest
+from omegaconf import OmegaConf
+
+from sweeper.callback import grid_size
+from sweeper.config import MAX_SEED, ConfigError, JobSettings, job_settings
+
+from .hydra_helpers import composed
+
+
+def test_defaults_compose_to_a_valid_job():
+    with composed() as cfg:
+        settings = job_settings(cfg)
+    assert settings == JobSettings(
+        seed=0,
+        num_inits=8,
+        features=16,
+        constructor="vmap",
+        model="linear",
+        model_factory=None,
+        forward_batch=32,
+        diversity_budget=2**32,
+    )
+    assert OmegaConf.to_container(cfg.wandb) == {
+        "mode": "offline",
+        "project": "sweeper",
+        "entity": None,
+        "group": None,
+        "tags": [],
+        "job_type": "ensemble",
+    }
+
+
+@pytest.mark.parametrize("name", ["vmap", "loop", "pitfall_broadcast", "pitfall_no_split"])
+def test_every_constructor_option(name):
+    with composed([f"constructor={name}"]) as cfg:
+        assert job_settings(cfg).constructor == name
+
+
+@pytest.mark.parametrize("name", ["linear", "mlp"])
+def test_builtin_models(name):
+    with composed([f"model={name}"]) as cfg:
+        settings = job_settings(cfg)
+    assert settings.model == name and settings.factory == name
+
+
+def test_custom_model_needs_an_import_path():
+    with composed(["model=custom", "model.factory=sweeper.models:mlp"]) as cfg:
+        settings = job_settings(cfg)
+    assert (settings.model, settings.model_factory, settings.factory) == (
+        "custom",
+        "sweeper.models:mlp",
+        "sweeper.models:mlp",
+    )
+    with (
+        composed(["model=custom", "model.factory=not_a_path"]) as cfg,
+        pytest.raises(ConfigError, match=re.escape("model.factory='not_a_path'")),
+    ):
+        job_settings(cfg)
+
+
+@pytest.mark.parametrize(
+    ("preset", "jobs", "params"),
+    [
+        ("smoke", 2, {"seed": "0", "num_inits": "1,4", "features": "8"}),
+        ("default", 12, {"seed": "0,1", "num_inits": "1,8,64", "features": "16,64"}),
+        ("reference", 36, {"seed": "0,1,2", "num_inits": "1,8,64,512", "features": "16,64,256"}),
+        ("es", 100, {"seed": "range(0,100)", "num_inits": "256", "features": "64"}),
+    ],
+)
+def test_sweep_presets_set_the_grid(preset, jobs, params):
+    with composed([f"sweep={preset}"], return_hydra_config=True) as cfg:
+        assert {k: str(v) for k, v in cfg.hydra.sweeper.params.items()} == params
+        assert grid_size(cfg) == jobs
+
+
+def test_command_line_sweeps_override_the_preset_grid():
+    with composed(["sweep=reference"], return_hydra_config=True) as cfg:
+        OmegaConf.set_readonly(cfg.hydra, False)
+        cfg.hydra.overrides.task = ["sweep=reference", "seed=0,1", "num_inits=2"]
+        assert grid_size(cfg) == 2 * 1 * 3
+
+
+def test_outputs_go_under_outputs_in_numbered_job_dirs():
+    with composed(return_hydra_config=True) as cfg:
+        assert cfg.hydra.run.dir.startswith("outputs/runs/")
+        assert cfg.hydra.sweep.dir.startswith("outputs/multiruns/")
+        assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.num}"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("num_inits=0", "num_inits=0: must be an integer >= 1"),
+        ("num_inits=-3", "num_inits=-3: must be an integer >= 1"),
+        ("features=0", "features=0: must be an integer >= 1"),
+        ("seed=-1", f"seed=-1: must be an integer in [0, {MAX_SEED}]"),
+        (f"seed={2**32}", f"seed={2**32}: must be an integer in [0, {MAX_SEED}]"),
+        ("forward_batch=0", "forward_batch=0: must be an integer >= 1"),
+        ("wandb.mode=cloud", "wandb.mode='cloud': must be one of offline, online, disabled"),
+        ("+typo=4", "typo=4: unknown key"),
+        ("+wandb.typo=x", "wandb.typo='x': unknown key"),
+    ],
+)
+def test_bad_values_are_refused_in_one_line_naming_key_and_value(override, message):
+    with composed([override]) as cfg, pytest.raises(ConfigError) as err:
+        job_settings(cfg)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)

@@ -1,0 +1,112 @@
+"""Lane-diversity metrics, checked against an independent float64 numpy computation."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sweeper.diversity import lane_diversity, lecun_std
+from sweeper.ensemble import build_ensemble
+from sweeper.tree import flat_params
+
+
+def numpy_reference(leaves):
+    """Pairwise statistics by brute force over explicit lane pairs, in float64."""
+    n = next(iter(leaves.values())).shape[0]
+    x = np.concatenate([np.asarray(v, np.float64).reshape(n, -1) for v in leaves.values()], axis=1)
+    dists, cosines = [], []
+    for i, j in itertools.combinations(range(n), 2):
+        dists.append(np.linalg.norm(x[i] - x[j]))
+        cosines.append(abs(x[i] @ x[j]) / (np.linalg.norm(x[i]) * np.linalg.norm(x[j])))
+    distinct = len({row.tobytes() for row in x})
+    return distinct, min(dists), float(np.mean(dists)), max(cosines)
+
+
+@pytest.mark.parametrize(("n", "f", "model"), [(2, 3, "linear"), (9, 8, "linear"), (33, 16, "linear"), (6, 5, "mlp")])
+def test_exact_metrics_match_numpy(n, f, model):
+    leaves = flat_params(build_ensemble(1, n, f, model=model))
+    report = lane_diversity(leaves)
+    distinct, min_l2, mean_l2, max_cos = numpy_reference(leaves)
+    assert report.exact and report.sample_lanes == n and report.sample_coords == report.coords
+    assert report.lanes == n and report.pairs == n * (n - 1) // 2
+    assert report.distinct_lanes == distinct == n
+    assert report.min_pairwise_l2 == pytest.approx(min_l2, rel=1e-4)
+    assert report.mean_pairwise_l2 == pytest.approx(mean_l2, rel=1e-4)
+    assert report.max_abs_cosine == pytest.approx(max_cos, rel=1e-4, abs=1e-6)
+    assert report.ok and report.reason == ""
+
+
+def test_nearest_lane_distances_match_numpy():
+    leaves = flat_params(build_ensemble(2, 7, 4))
+    x = np.concatenate([np.asarray(v, np.float64).reshape(7, -1) for v in leaves.values()], axis=1)
+    d = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    np.testing.assert_allclose(lane_diversity(leaves).nearest_l2, d.min(axis=1), rtol=1e-4)
+
+
+def test_zero_bias_does_not_make_a_healthy_ensemble_look_broken():
+    leaves = flat_params(build_ensemble(0, 16, 8))
+    assert not np.any(np.asarray(leaves["bias"]))  # bias starts at zeros in every lane
+    assert lane_diversity(leaves).ok
+
+
+def test_identical_lanes_are_caught_with_exact_zero_distance():
+    report = lane_diversity(flat_params(build_ensemble(0, 64, 8, constructor="pitfall_broadcast")))
+    assert report.distinct_lanes == 1
+    assert report.min_pairwise_l2 == 0.0 and report.mean_pairwise_l2 == 0.0
+    assert report.max_abs_cosine == pytest.approx(1.0, abs=1e-5)
+    assert not report.ok
+    assert report.reason == "all 64 lanes identical: was nnx.split_rngs forgotten?"
+
+
+def test_some_duplicate_lanes_are_counted_exactly():
+    kernel = np.asarray(build_ensemble(0, 5, 4).kernel[...]).copy()
+    kernel[3] = kernel[1]
+    report = lane_diversity({"kernel": jnp.asarray(kernel)})
+    assert report.distinct_lanes == 4 and report.min_pairwise_l2 == 0.0
+    assert not report.ok and report.reason.startswith("only 4 of 5 lanes distinct")
+
+
+def test_a_single_lane_has_no_pairs_and_is_ok():
+    report = lane_diversity(flat_params(build_ensemble(0, 1, 8)))
+    assert report.pairs == 0 and report.distinct_lanes == 1
+    assert report.min_pairwise_l2 is None and report.mean_pairwise_l2 is None and report.max_abs_cosine is None
+    assert report.ok
+
+
+def test_init_scale_fidelity_against_lecun_normal():
+    leaves = flat_params(build_ensemble(0, 8, 64))
+    report = lane_diversity(leaves)
+    stds = np.asarray(leaves["kernel"]).reshape(8, -1).std(axis=1) * np.sqrt(64)
+    assert lecun_std((8, 64, 64)) == pytest.approx(1 / 8)
+    assert report.scale_ratio_min == pytest.approx(stds.min(), rel=1e-5)
+    assert report.scale_ratio_max == pytest.approx(stds.max(), rel=1e-5)
+    assert report.ok
+    # a kernel drawn at unit std (as if the initializer were wrong) is out of tolerance
+    wrong = {"kernel": jax.random.normal(jax.random.key(0), (8, 64, 64))}
+    bad = lane_diversity(wrong)
+    assert bad.distinct_lanes == 8 and not bad.ok
+    assert bad.scale_ratio_min == pytest.approx(8.0, rel=0.05)
+    assert "initializer's promise" in bad.reason
+
+
+def test_over_budget_is_an_estimate_labelled_with_its_sample():
+    leaves = flat_params(build_ensemble(3, 40, 32))
+    exact = lane_diversity(leaves)
+    budget = 40 * 40 * 200
+    estimate = lane_diversity(leaves, budget=budget)
+    assert not estimate.exact and estimate.nearest_l2 is None
+    assert estimate.sample_coords == 200 and estimate.sample_lanes == 40 and estimate.coords == 32 * 33
+    assert estimate.distinct_lanes == 40  # exact whatever the budget
+    # the rescaled estimate of the mean distance is within sampling error of the truth
+    assert estimate.mean_pairwise_l2 == pytest.approx(exact.mean_pairwise_l2, rel=0.15)
+    assert estimate.min_pairwise_l2 > 0
+
+
+def test_past_max_lanes_the_lanes_are_sampled_too():
+    kernel = jax.random.normal(jax.random.key(1), (50, 6, 6)) / np.sqrt(6)
+    report = lane_diversity({"kernel": kernel}, max_lanes=20)
+    assert report.lanes == 50 and report.sample_lanes == 20 and not report.exact
+    assert report.distinct_lanes == 50

@@ -1,0 +1,98 @@
+"""Depth 2: the job function in-process, with a real Hydra config and real offline W&B runs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sweeper.ensemble import build_ensemble
+
+from .hydra_helpers import run_in_process
+from .wandb_files import inspect_run, runs_under
+
+REQUIRED_METRICS = {
+    "count",
+    "shape/ok",
+    "shape/leading",
+    "shape/kernel",
+    "shape/bias",
+    "diversity/distinct_lanes",
+    "diversity/min_pairwise_l2",
+    "diversity/mean_pairwise_l2",
+    "diversity/max_abs_cosine",
+    "diversity/ok",
+    "time/compile_s",
+    "time/build_s",
+    "memory/param_bytes",
+}
+
+
+def test_a_healthy_job_records_everything(tmp_path):
+    record = run_in_process(["seed=3", "num_inits=8", "features=4"], tmp_path)
+    on_disk = json.loads((tmp_path / "result.json").read_text())
+    assert on_disk == record
+    assert record["status"] == "ok" and record["error"] is None
+    assert record["config"]["seed"] == 3 and record["config"]["num_inits"] == 8 and record["config"]["features"] == 4
+    assert record["config"]["constructor"] == "vmap" and record["config"]["model"] == "linear"
+    metrics = record["metrics"]
+    assert metrics.keys() >= REQUIRED_METRICS
+    assert metrics["count"] == [8, 4, 8]
+    assert metrics["shape/kernel"] == [8, 4, 4] and metrics["shape/bias"] == [8, 4]
+    assert metrics["diversity/distinct_lanes"] == 8 and metrics["diversity/ok"] is True
+    assert metrics["memory/param_bytes"] == 4 * (8 * 4 * 4 + 8 * 4)
+    # the record's numbers are the ensemble's numbers, computed independently here
+    kernel = np.asarray(build_ensemble(3, 8, 4).kernel[...], np.float64).reshape(8, -1)
+    dists = [np.linalg.norm(kernel[i] - kernel[j]) for i in range(8) for j in range(i + 1, 8)]
+    assert metrics["diversity/min_pairwise_l2"] == pytest.approx(min(dists), rel=1e-4)
+    assert record["env"]["prng_impl"] and record["env"]["jax"] and record["env"]["flax"]
+
+
+def test_the_wandb_run_holds_the_metrics_and_a_zero_exit_code(tmp_path):
+    record = run_in_process(["seed=1", "num_inits=4", "features=4", "wandb.tags=[a,b]"], tmp_path)
+    [run_dir] = runs_under(tmp_path)
+    assert record["wandb"] == str(run_dir)
+    run = inspect_run(run_dir)
+    assert run["state"] == "finished" and run["exit_code"] == 0
+    assert run["name"] == "features=4,num_inits=4,seed=1,wandb.tags=[a,b]"
+    assert run["tags"] == ["a", "b"]
+    for key in ("diversity/min_pairwise_l2", "diversity/distinct_lanes", "time/build_s", "memory/param_bytes"):
+        assert run["summary"][key] == pytest.approx(record["metrics"][key])
+    assert run["summary"]["status"] == "ok"
+    assert run["config"]["num_inits"] == 4 and run["config"]["env"]["jax"] == record["env"]["jax"]
+    lanes_table = next(run_dir.glob("files/media/table/lanes_*.table.json"))
+    table = json.loads(lanes_table.read_text())
+    assert table["columns"] == ["lane", "kernel_mean", "kernel_std", "nearest_l2"]
+    assert [row[0] for row in table["data"]] == [0, 1, 2, 3]
+    assert run["summary"]["kernel_values"]["_type"] == "histogram"
+
+
+def test_a_failing_check_fails_the_job_and_its_wandb_run(tmp_path):
+    record = run_in_process(["num_inits=16", "features=4", "constructor=pitfall_broadcast"], tmp_path)
+    assert record["status"] == "failed"
+    assert record["error"] == "all 16 lanes identical: was nnx.split_rngs forgotten?"
+    assert record["metrics"]["diversity/distinct_lanes"] == 1  # the metrics are still recorded
+    run = inspect_run(runs_under(tmp_path)[0])
+    assert run["exit_code"] != 0 and run["summary"]["error"] == record["error"]
+
+
+def test_an_exception_is_a_failed_record_with_its_traceback_logged(tmp_path):
+    record = run_in_process(["constructor=pitfall_no_split", "num_inits=2", "features=2"], tmp_path)
+    assert record["status"] == "failed" and record["error"].startswith("PitfallError: constructor=pitfall_no_split")
+    assert "\n" not in record["error"]
+    assert inspect_run(runs_under(tmp_path)[0])["exit_code"] != 0
+
+
+def test_invalid_settings_are_recorded_without_building_anything(tmp_path):
+    record = run_in_process(["num_inits=0"], tmp_path)
+    assert record["status"] == "failed" and record["error"].startswith("num_inits=0: must be an integer >= 1")
+    assert record["metrics"] == {}
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "failed"
+
+
+def test_two_jobs_in_one_process_never_share_a_wandb_run(tmp_path):
+    first = run_in_process(["seed=0", "num_inits=2", "features=2", "constructor=pitfall_no_split"], tmp_path / "a")
+    second = run_in_process(["seed=1", "num_inits=2", "features=2"], tmp_path / "b")
+    [run_a], [run_b] = runs_under(tmp_path / "a"), runs_under(tmp_path / "b")
+    assert first["wandb"] != second["wandb"]
+    assert inspect_run(run_a)["exit_code"] != 0 and inspect_run(run_b)["exit_code"] == 0
+    assert inspect_run(run_b)["summary"]["status"] == "ok"
