@@ -1,3 +1,3 @@
-from sweeper.app import main
+from sweeper.app import cli
 
-main()
+cli()

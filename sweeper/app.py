@@ -1,12 +1,13 @@
 """The command: ``sweeper`` (and ``python -m sweeper``), a thin ``@hydra.main``.
 
-It turns the composed config into typed values, opens the tracker, calls the core and
-writes the job's record. Sweep-level work lives in :mod:`sweeper.callback`.
+It turns the composed config into typed values, calls the core, writes the job's
+record and hands it to the tracker. Sweep-level work lives in :mod:`sweeper.callback`.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from sweeper.config import ConfigError, SweeperConfig, job_settings
-from sweeper.records import write_record
+from sweeper.config import ConfigError, JobSettings, SweeperConfig, job_settings
+from sweeper.interrupts import Interrupted, signals_raise
+from sweeper.records import read_record, write_record
+from sweeper.redact import env_interpolated, redact
 
 log = logging.getLogger("sweeper")
 ConfigStore.instance().store(name="sweeper_schema", node=SweeperConfig)
@@ -28,59 +31,110 @@ def sweep_id(sweep_dir: str) -> str:
     return "_".join(Path(sweep_dir).parts[-2:])
 
 
-def tracker_settings(cfg: DictConfig):
+def root_dir() -> Path:
+    """The sweep directory of a multirun, the run directory of a single run."""
+    hc = HydraConfig.get()
+    return Path(hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir)
+
+
+def tracker_settings(cfg: DictConfig, root: Path):
     from sweeper.tracking import TrackerSettings
 
-    hc = HydraConfig.get()
-    root = hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir
     return TrackerSettings(
         mode=cfg.wandb.mode,
         project=cfg.wandb.project,
         entity=cfg.wandb.entity,
-        group=cfg.wandb.group or sweep_id(root),
+        group=cfg.wandb.group or sweep_id(str(root)),
         tags=tuple(cfg.wandb.tags),
         job_type=cfg.wandb.job_type,
-        dir=root,
+        dir=str(root),
     )
 
 
-def _invalid(cfg: DictConfig, err: ConfigError) -> dict[str, Any]:
+def _record_without_settings(cfg: DictConfig, status: str, error: str) -> dict[str, Any]:
     config = {k: OmegaConf.select(cfg, k) for k in ("seed", "num_inits", "features")}
     config.update(constructor=OmegaConf.select(cfg, "constructor.name"), model=OmegaConf.select(cfg, "model.name"))
-    return {"status": "failed", "config": config, "metrics": {}, "error": str(err), "env": {}}
+    return {"status": status, "config": config, "metrics": {}, "error": error, "env": {}}
 
 
-def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
-    """The job function: validate, run, record, track. Returns the record; never raises."""
+def _already_done(output_dir: Path, settings: JobSettings) -> dict[str, Any] | None:
+    """With ``resume=true``: this job's earlier record, if it is ok and for the same settings."""
+    earlier = read_record(output_dir)
+    if earlier and earlier["status"] == "ok" and earlier["config"] == settings.as_record():
+        return earlier | {"resumed": True}
+    return None
+
+
+def _run_and_track(cfg: DictConfig, settings: JobSettings, output_dir: Path, root: Path) -> dict[str, Any]:
     from sweeper.job import environment, one_line, run_job
     from sweeper.tracking import Run
 
     hc = HydraConfig.get()
-    output_dir = Path(hc.runtime.output_dir)
+    env_keys = env_interpolated(OmegaConf.to_container(cfg, resolve=False))
+    config = redact(OmegaConf.to_container(cfg, resolve=True), env_keys) | {"env": environment()}
+    with Run(tracker_settings(cfg, root), hc.job.override_dirname or "default", config) as run:
+        outcome = run_job(settings)
+        record = outcome.record
+        record["config"] = redact(record["config"], {k for k in record["config"] if settings.source_key(k) in env_keys})
+        record["wandb"] = run.path
+        if outcome.traceback:
+            log.debug("job %s failed:\n%s", hc.job.override_dirname, outcome.traceback)
+        write_record(output_dir, record)  # the measurement is safe on disk before tracking starts
+        try:
+            run.log_job(record, outcome.lanes, outcome.kernel_sample)
+        except Exception as err:
+            record.update(status="failed", error=f"W&B: {one_line(err)}")
+            write_record(output_dir, record)
+        if record["status"] == "ok":
+            run.succeed()
+    return record
+
+
+def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
+    """The job function: validate, run, record, track. Returns the record; never raises.
+
+    On SIGTERM or SIGINT the job records itself as interrupted, finishes its W&B run
+    with a non-zero exit code, writes the summary of what ran, and exits 128 + signal.
+    """
+    hc = HydraConfig.get()
+    output_dir, root = Path(hc.runtime.output_dir), root_dir()
+    if not output_dir.resolve().is_relative_to(root.resolve()):
+        error = f"hydra.sweep.subdir: job directory {output_dir} is outside the sweep directory {root}"
+        return _record_without_settings(cfg, "failed", error)
     try:
         settings = job_settings(cfg)
     except ConfigError as err:
-        record = _invalid(cfg, err)
+        record = _record_without_settings(cfg, "failed", str(err))
         write_record(output_dir, record)
         return record
-    outcome = run_job(settings)
-    record = outcome.record
-    if outcome.traceback:
-        log.debug("job %s failed:\n%s", hc.job.override_dirname, outcome.traceback)
-    write_record(output_dir, record)
+    if cfg.resume and (earlier := _already_done(output_dir, settings)):
+        return earlier
     try:
-        config = OmegaConf.to_container(cfg, resolve=True) | {"env": environment()}
-        with Run(tracker_settings(cfg), hc.job.override_dirname or "default", config) as run:
-            run.log_job(record, outcome.lanes, outcome.kernel_sample)
-            record["wandb"] = run.path
-            if record["status"] == "ok":
-                run.succeed()
-    except Exception as err:
-        record.update(status="failed", error=f"W&B: {one_line(err)}")
-    write_record(output_dir, record)
-    return record
+        with signals_raise():
+            return _run_and_track(cfg, settings, output_dir, root)
+    except Interrupted as signal:
+        record = _record_without_settings(cfg, "interrupted", f"interrupted by {signal.name}")
+        record["config"] = settings.as_record()
+        write_record(output_dir, record)
+        if hc.mode == RunMode.MULTIRUN:
+            from sweeper.callback import finish_sweep
+
+            finish_sweep(root, cfg)
+        print(f"sweeper: job {hc.job.override_dirname or 'default'} interrupted by {signal.name}", file=sys.stderr)
+        sys.exit(signal.exit_code)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://sweeper.conf", config_name="config")
 def main(cfg: DictConfig) -> dict[str, Any]:
     return run_configured_job(cfg)
+
+
+def cli() -> None:
+    """The console script: check the command line, then hand over to Hydra."""
+    from sweeper.preflight import check_overrides, command_line_overrides
+
+    try:
+        check_overrides(command_line_overrides(sys.argv[1:]))
+    except ConfigError as err:
+        sys.exit(f"sweeper: {err} (nothing was run)")
+    main()

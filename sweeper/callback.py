@@ -23,17 +23,21 @@ from sweeper.records import read_record
 log = logging.getLogger("sweeper")
 
 
+def sweep_arguments(config: DictConfig) -> list[str]:
+    """The grid as the basic sweeper sees it: the preset's params, then the command line."""
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    return [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+
+
 def grid_size(config: DictConfig) -> int | None:
     """How many jobs the basic sweeper will launch for this config, or None if unknown."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
-    arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
     try:
-        overrides = OverridesParser.create().parse_overrides(arguments)
+        overrides = OverridesParser.create().parse_overrides(sweep_arguments(config))
         return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
-    except Exception:
+    except Exception:  # another sweeper's syntax: progress lines go without a total
         return None
 
 
@@ -43,7 +47,15 @@ class SweepCallback(Callback):
         self.started = time.perf_counter()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from sweeper.config import ConfigError
+        from sweeper.preflight import check_overrides, check_subdir
+
         self.started = time.perf_counter()
+        try:  # the whole grid, preset included, before the first job starts
+            check_overrides(sweep_arguments(config))
+            check_subdir("hydra.sweep.subdir", OmegaConf.to_container(config.hydra.sweep)["subdir"])
+        except ConfigError as err:
+            sys.exit(f"sweeper: {err} (nothing was run)")
         self.total = grid_size(config)
         log.info("sweeper: %s jobs -> %s", self.total or "?", config.hydra.sweep.dir)
 
@@ -55,10 +67,16 @@ class SweepCallback(Callback):
             verdict = "ok" if record["status"] == "ok" else f"FAILED: {record['error']}"
             if "time/total_s" in record["metrics"]:
                 verdict += f" ({record['metrics']['time/total_s']:.2f} s)"
+        if record is not None and record.get("resumed"):
+            verdict = "ok (done in an earlier run: skipped)"
         name = config.hydra.job.override_dirname or "default"
         num = OmegaConf.select(config, "hydra.job.num")
         position = "" if num is None else f"[{num + 1}/{self.total or '?'}] "
         log.info("%s%s: %s", position, name, verdict)
+        if num is not None and config.stop_on_failure and (record is None or record["status"] != "ok"):
+            print("sweeper: stopping at the first failure (stop_on_failure=true)", flush=True)
+            finish_sweep(Path(config.hydra.sweep.dir), config, time.perf_counter() - self.started)
+            sys.exit(1)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         record = read_record(Path(config.hydra.runtime.output_dir))
@@ -74,8 +92,12 @@ class SweepCallback(Callback):
             sys.exit(1)
 
 
-def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float) -> bool:
-    """Write summary.csv and the plots, print the table and report, log the sweep's W&B run."""
+def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = None) -> bool:
+    """Write summary.csv and the plots, print the table and report, log the sweep's W&B run.
+
+    Returns True when every job ran and every check held. Safe to call more than once:
+    everything is rebuilt from the job directories.
+    """
     from sweeper.app import sweep_id
     from sweeper.plots import write_plots
     from sweeper.tracking import Run, TrackerSettings
@@ -87,7 +109,10 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float) -> bool:
     totals = {"jobs": len(rows), "jobs_ok": len(rows) - len(failed), "jobs_failed": len(failed), "wall_s": seconds}
     print(summary.format_table(rows), flush=True)
     print(summary.report(rows), flush=True)
-    print(f"sweep: {sweep_dir} ({seconds:.1f} s); summary.csv and plots written there", flush=True)
+    took = "" if seconds is None else f" ({seconds:.1f} s)"
+    print(f"sweep: {sweep_dir}{took}; summary.csv and plots written there", flush=True)
+    if failed:
+        print(f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True)
     settings = TrackerSettings(
         mode=config.wandb.mode,
         project=config.wandb.project,
@@ -96,8 +121,12 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float) -> bool:
         tags=tuple(config.wandb.tags),
         dir=str(sweep_dir),
     )
-    with Run(settings, "sweep-summary", {"sweep_dir": str(sweep_dir)}, job_type="sweep-summary") as run:
-        run.log_sweep(rows, plots, totals)
-        if not failed:
-            run.succeed()
+    try:
+        with Run(settings, "sweep-summary", {"sweep_dir": str(sweep_dir)}, job_type="sweep-summary") as run:
+            run.log_sweep(rows, plots, totals)
+            if not failed:
+                run.succeed()
+    except Exception as err:
+        print(f"sweeper: the sweep's W&B run failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return False
     return not failed and bool(rows)

@@ -6,7 +6,8 @@ values the job runs on; everything behind it sees plain Python, never a DictConf
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+import math
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any
 
 from sweeper.ensemble import CONSTRUCTORS
@@ -50,7 +51,13 @@ class SweeperConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     forward_batch: int = 32  # B: rows of the shared input batch of the forward check
     diversity_budget: int = 2**32  # multiply-adds for exact pairwise statistics; beyond: estimate
+    memory_budget_gb: float | None = None  # refuse jobs estimated above it; None: half of free memory
+    stop_on_failure: bool = False  # stop the sweep at the first failed job (basic launcher)
+    resume: bool = False  # rerun into an existing hydra.sweep.dir: skip the jobs already ok
     wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+_SOURCE_KEYS = {"constructor": "constructor.name", "model": "model.name", "model_factory": "model.factory"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class JobSettings:
     model_factory: str | None  # the import path when model == "custom"
     forward_batch: int
     diversity_budget: int
+    memory_budget_gb: float | None = None
 
     @property
     def factory(self) -> str:
@@ -74,58 +82,109 @@ class JobSettings:
     def as_record(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
-
-_SCHEMAS = {"constructor": ConstructorConfig, "model": ModelConfig, "wandb": WandbConfig}
-
-
-def _select(cfg: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        cfg = cfg[part]
-    return cfg
+    @staticmethod
+    def source_key(name: str) -> str:
+        """The config key a field comes from: ``model_factory`` <- ``model.factory``."""
+        return {"constructor": "constructor.name", "model": "model.name", "model_factory": "model.factory"}.get(
+            name, name
+        )
 
 
-def _integer(key: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bound = f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}"
-        raise ConfigError(f"{key}={value!r}: must be {bound}")
+def _integer(low: int, high: int | None = None):
+    def check(key: str, value: Any) -> int:
+        too_high = high is not None and isinstance(value, int) and value > high
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or too_high:
+            bound = f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}"
+            raise ConfigError(f"{key}={value!r}: must be {bound}")
+        return value
+
+    return check
+
+
+def _choice(*choices: str):
+    def check(key: str, value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(f"{key}={value!r}: must be one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def _positive_or_null(key: str, value: Any) -> float | None:
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf):
+        return value
+    raise ConfigError(f"{key}={value!r}: must be a positive number of GB, or null for the default")
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r}: must be true or false")
     return value
 
 
-def _choice(key: str, value: Any, choices) -> str:
-    if value not in choices:
-        raise ConfigError(f"{key}={value!r}: must be one of {', '.join(choices)}")
+# every value with a rule is checked, on the command line before any job and in each job
+RULES = {
+    "seed": _integer(0, MAX_SEED),
+    "num_inits": _integer(1),
+    "features": _integer(1),
+    "forward_batch": _integer(1),
+    "diversity_budget": _integer(1),
+    "memory_budget_gb": _positive_or_null,
+    "stop_on_failure": _boolean,
+    "resume": _boolean,
+    "constructor.name": _choice(*CONSTRUCTORS),
+    "model.name": _choice(*MODELS, "custom"),
+    "wandb.mode": _choice(*WANDB_MODES),
+}
+GROUPS = {"constructor": RULES["constructor.name"], "model": RULES["model.name"]}  # group=option
+
+
+def schema_keys(schema: type | None = None, prefix: str = "") -> set[str]:
+    """Every dotted key the schema defines: ``seed``, ``wandb.mode``, ..."""
+    keys = set()
+    for f in fields(schema or SweeperConfig):
+        nested = f.default_factory if f.default_factory is not MISSING else None
+        if nested is not None and is_dataclass(nested):
+            keys |= schema_keys(nested, f"{prefix}{f.name}.")
+        else:
+            keys.add(prefix + f.name)
+    return keys
+
+
+def check(key: str, value: Any) -> Any:
+    """Validate one ``key=value``; unknown keys are refused, so a typo costs nothing."""
+    if key in RULES:
+        return RULES[key](key, value)
+    if key in GROUPS:
+        return GROUPS[key](key, value)
+    if key not in schema_keys():
+        raise ConfigError(f"{key}={value!r}: unknown key (`sweeper --help` lists the config)")
     return value
 
 
-def unknown_keys(cfg: Any, schema: type = SweeperConfig, prefix: str = "") -> list[str]:
-    """Dotted keys of ``cfg`` that the schema does not define (``+typo=4`` lands here)."""
-    known = {f.name: f.type for f in fields(schema)}
-    out = []
+def _flatten(cfg: Any, prefix: str = ""):
     for key in cfg:
-        if key not in known:
-            out.append(prefix + str(key))
-        elif is_dataclass(nested := _SCHEMAS.get(key)) and hasattr(cfg[key], "keys"):
-            out.extend(unknown_keys(cfg[key], nested, f"{prefix}{key}."))
-    return out
+        value = cfg[key]
+        if hasattr(value, "keys"):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield prefix + str(key), value
 
 
 def job_settings(cfg: Any) -> JobSettings:
-    """Validate a composed config (a DictConfig, or a dict-like with attribute access)."""
-    if unknown := unknown_keys(cfg):
-        key = unknown[0]
-        raise ConfigError(f"{key}={_select(cfg, key)!r}: unknown key (see `sweeper --help` for the config)")
-    model = _choice("model.name", cfg.model.name, (*MODELS, "custom"))
-    factory = cfg.model.factory
+    """Validate a composed config (a DictConfig, or nested dicts) into :class:`JobSettings`."""
+    values = {key: check(key, value) for key, value in _flatten(cfg)}
+    model, factory = values["model.name"], values["model.factory"]
     if model == "custom" and (not isinstance(factory, str) or ":" not in factory):
         raise ConfigError(f"model.factory={factory!r}: model=custom needs an import path 'pkg.module:function'")
-    _choice("wandb.mode", cfg.wandb.mode, WANDB_MODES)
     return JobSettings(
-        seed=_integer("seed", cfg.seed, 0, MAX_SEED),
-        num_inits=_integer("num_inits", cfg.num_inits, 1),
-        features=_integer("features", cfg.features, 1),
-        constructor=_choice("constructor.name", cfg.constructor.name, CONSTRUCTORS),
+        seed=values["seed"],
+        num_inits=values["num_inits"],
+        features=values["features"],
+        constructor=values["constructor.name"],
         model=model,
         model_factory=factory if model == "custom" else None,
-        forward_batch=_integer("forward_batch", cfg.forward_batch, 1),
-        diversity_budget=_integer("diversity_budget", cfg.diversity_budget, 1),
+        forward_batch=values["forward_batch"],
+        diversity_budget=values["diversity_budget"],
+        memory_budget_gb=values["memory_budget_gb"],
     )

@@ -89,28 +89,41 @@ class CompiledBuilder:
         return nnx.merge(self.graphdef, self.executable(jax.random.key(seed)))
 
 
+def _make(model: str | Factory, constructor: str, n: int, features: int) -> Make:
+    if constructor not in TRACED_CONSTRUCTORS:
+        raise ValueError(f"constructor={constructor!r}: expected one of {list(TRACED_CONSTRUCTORS)}")
+    return TRACED_CONSTRUCTORS[constructor](resolve_model(model), n, features)
+
+
+@functools.lru_cache(maxsize=128)
+def abstract_ensemble(model: str | Factory, constructor: str, n: int, features: int) -> nnx.Module:
+    """The ensemble traced with ``nnx.eval_shape``: every shape and dtype, no memory.
+
+    ``loop`` stacks the same layout as ``vmap``, so it shares its abstract form.
+    """
+    make = _make(model, "vmap" if constructor == "loop" else constructor, n, features)
+    try:
+        return nnx.eval_shape(lambda: make(nnx.Rngs(0)))
+    except Exception as err:
+        if not constructor.startswith("pitfall_"):
+            raise
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise PitfallError(
+            f"constructor={constructor}: Flax refused to build it ({type(err).__name__}: "
+            f"{first_line[:160]}); wrap the constructor in nnx.split_rngs(splits=N)"
+        ) from err
+
+
 @functools.lru_cache(maxsize=128)
 def compiled_builder(model: str | Factory, constructor: str, n: int, features: int) -> CompiledBuilder:
     """Trace and compile the builder for one shape; cached, so each shape pays once."""
-    if constructor not in TRACED_CONSTRUCTORS:
-        raise ValueError(f"constructor={constructor!r}: expected one of {list(TRACED_CONSTRUCTORS)}")
-    make = TRACED_CONSTRUCTORS[constructor](resolve_model(model), n, features)
+    start = time.perf_counter()
+    graphdef, abstract = nnx.split(abstract_ensemble(model, constructor, n, features))
+    make = _make(model, constructor, n, features)
 
     def build_state(key: jax.Array) -> Any:
         return nnx.state(make(nnx.Rngs(key)))
 
-    start = time.perf_counter()
-    try:
-        abstract_module = nnx.eval_shape(lambda: make(nnx.Rngs(0)))
-    except Exception as err:
-        if constructor.startswith("pitfall_"):
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise PitfallError(
-                f"constructor={constructor}: Flax refused to build it ({type(err).__name__}: "
-                f"{first_line[:160]}); wrap the constructor in nnx.split_rngs(splits=N)"
-            ) from err
-        raise
-    graphdef, abstract = nnx.split(abstract_module)
     key_spec = jax.eval_shape(jax.random.key, 0)
     executable = jax.jit(build_state).lower(key_spec).compile()
     return CompiledBuilder(graphdef, abstract, executable, time.perf_counter() - start)

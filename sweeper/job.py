@@ -11,6 +11,7 @@ says why in one line (an exception, or the failed check's verdict).
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ import numpy as np
 from sweeper.checks import check_shapes, shape_metrics
 from sweeper.config import JobSettings
 from sweeper.diversity import lane_diversity
-from sweeper.ensemble import timed_build
+from sweeper.ensemble import abstract_ensemble, timed_build
 from sweeper.forward import forward_check
+from sweeper.memory import check_fits, max_rss_bytes
 from sweeper.tree import flat_params, param_bytes
 
 HISTOGRAM_VALUES = 100_000  # kernel values kept for the W&B histogram
@@ -89,6 +91,8 @@ def measure(settings: JobSettings) -> JobOutcome:
     """Build, check, measure: the work of one job. Raises on failure."""
     s = settings
     metrics: dict[str, Any] = {}
+    abstract = abstract_ensemble(s.factory, s.constructor, s.num_inits, s.features)
+    estimate = check_fits(param_bytes(abstract), s.num_inits, s.features, s.forward_batch, s.memory_budget_gb)
     built = timed_build(s.seed, s.num_inits, s.features, model=s.factory, constructor=s.constructor)
     ensemble = built.ensemble
     leaves = flat_params(ensemble)
@@ -108,9 +112,14 @@ def measure(settings: JobSettings) -> JobOutcome:
             "time/diversity_s": diversity_s,
             "time/forward_s": forward_s,
             "memory/param_bytes": param_bytes(ensemble),
+            "memory/estimated_peak_bytes": estimate,
+            "memory/process_peak_bytes": max_rss_bytes(),
         }
     )
     failures = []
+    if not_finite := [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]:
+        failures.append(f"non-finite metrics: {', '.join(not_finite)}")
+        metrics.update(dict.fromkeys(not_finite))
     if not shapes["shape/ok"]:
         failures.append(f"shape check failed for {', '.join(shapes['shape/failed_leaves'])}")
     if not diversity.ok:

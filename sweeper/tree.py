@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -23,4 +24,4 @@ def flat_params(tree: Any) -> dict[str, jax.Array]:
 
 def param_bytes(tree: Any) -> int:
     """Bytes held by the parameters, without touching their values."""
-    return sum(leaf.size * leaf.dtype.itemsize for leaf in flat_params(tree).values())
+    return sum(math.prod(leaf.shape) * leaf.dtype.itemsize for leaf in flat_params(tree).values())

@@ -86,7 +86,7 @@ def test_pitfalls_exit_non_zero_and_the_report_names_every_failure(tmp_path):
 def test_bad_input_is_one_line_on_stderr_and_a_non_zero_exit(tmp_path):
     done = sweeper("num_inits=-3", cwd=tmp_path)
     assert done.returncode != 0
-    assert done.stderr.strip().splitlines() == ["sweeper: job failed: num_inits=-3: must be an integer >= 1"]
+    assert done.stderr.strip().splitlines() == ["sweeper: num_inits=-3: must be an integer >= 1 (nothing was run)"]
 
 
 def test_python_dash_m_runs_one_job_under_outputs_runs(tmp_path):

@@ -46,24 +46,22 @@ def test_compiled_build_is_bit_identical_to_the_eager_recipe(seed, n, f):
 
 def test_each_shape_is_traced_and_compiled_once(monkeypatch):
     traces = []
-    original = ens.vmap_constructor
 
-    def counting(factory, n, f):
-        traces.append((n, f))
-        return original(factory, n, f)
+    def counting_linear(features, rngs):  # runs once per trace, never per seed
+        traces.append(features)
+        return nnx.Linear(features, features, rngs=rngs)
 
-    monkeypatch.setitem(ens.TRACED_CONSTRUCTORS, "vmap", counting)
-    lowered = []
+    compiles = []
     real_jit = jax.jit
-    monkeypatch.setattr(ens.jax, "jit", lambda fn: lowered.append(fn) or real_jit(fn))
-    builds = [build_ensemble(seed, 8, 4) for seed in range(5)]
-    assert traces == [(8, 4)] and len(lowered) == 1
+    monkeypatch.setattr(ens.jax, "jit", lambda fn: compiles.append(fn) or real_jit(fn))
+    builds = [build_ensemble(seed, 8, 4, model=counting_linear) for seed in range(5)]
+    assert len(compiles) == 1
+    assert traces == [4, 4]  # one abstract trace (shapes, memory guard) and one for jit
     assert compiled_builder.cache_info().hits == 4
     # and the seed really is an input: five seeds, five different ensembles
-    kernels = {np.asarray(b.kernel[...]).tobytes() for b in builds}
-    assert len(kernels) == 5
-    build_ensemble(0, 8, 5)
-    assert traces == [(8, 4), (8, 5)]
+    assert len({np.asarray(b.kernel[...]).tobytes() for b in builds}) == 5
+    build_ensemble(0, 8, 5, model=counting_linear)
+    assert traces == [4, 4, 5, 5] and len(compiles) == 2
 
 
 def test_n_equals_one():

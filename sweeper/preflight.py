@@ -1,0 +1,60 @@
+"""Refuse bad input before any job starts, in one line that names the key and the value.
+
+The command line and the sweep preset are parsed with Hydra's own override parser and
+every value of every sweep is checked against :mod:`sweeper.config`'s rules, so a typo in
+the 90th value of a grid costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+
+from sweeper.config import ConfigError, check
+
+
+def _values(override) -> Iterable:
+    if override.is_sweep_override():
+        return override.sweep_iterator()
+    return [override.value()]
+
+
+def check_overrides(arguments: list[str]) -> int:
+    """Validate ``key=value`` overrides, sweeps included; returns how many jobs they make."""
+    parser = OverridesParser.create()
+    overrides = []
+    for argument in arguments:
+        try:
+            overrides += parser.parse_overrides([argument])
+        except HydraException as err:
+            raise ConfigError(f"{argument}: {str(err).strip().splitlines()[0]}") from None
+    jobs = 1
+    for override in overrides:
+        key = override.key_or_group
+        if key in ("hydra.sweep.subdir", "hydra.run.dir"):
+            check_subdir(key, override.value())
+        if override.is_delete() or key.startswith("hydra") or key == "sweep" or override.package:
+            continue  # Hydra's own settings and group choices it checks itself
+        values = list(_values(override))
+        for value in values:
+            if not (isinstance(value, str) and "${" in value):  # interpolations: checked once resolved
+                check(key, value)
+        jobs *= len(values)
+    return jobs
+
+
+def check_subdir(key: str, value) -> None:
+    """A job directory must stay inside its sweep directory: no absolute path, no ``..``."""
+    text = str(value)
+    if key == "hydra.sweep.subdir" and (text.startswith("/") or ".." in text.replace("\\", "/").split("/")):
+        raise ConfigError(f"{key}={text!r}: a job's directory must stay inside its sweep directory")
+
+
+def command_line_overrides(argv: list[str]) -> list[str]:
+    """The overrides of a ``sweeper`` command line, as Hydra's argument parser reads them."""
+    from hydra._internal.utils import get_args_parser
+
+    args, _ = get_args_parser().parse_known_args(argv)
+    return list(args.overrides)

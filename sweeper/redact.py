@@ -1,0 +1,43 @@
+"""Keep secrets out of everything sweeper writes.
+
+A value is redacted when its key looks secret (``*token*``, ``*key*``, ``*secret*``,
+``*password*``) or when it came from an environment interpolation (``${oc.env:...}``),
+which is how credentials usually reach a config.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+REDACTED = "<redacted>"
+SECRET_KEY = re.compile(r"token|key|secret|password", re.IGNORECASE)
+
+
+def env_interpolated(raw: Any, prefix: str = "") -> set[str]:
+    """Dotted keys of an unresolved config (nested dicts) whose value reads the environment."""
+    keys = set()
+    items = raw.items() if isinstance(raw, dict) else enumerate(raw) if isinstance(raw, list) else ()
+    for key, value in items:
+        if isinstance(value, (dict, list)):
+            keys |= env_interpolated(value, f"{prefix}{key}.")
+        elif isinstance(value, str) and "oc.env" in value:
+            keys.add(f"{prefix}{key}")
+    return keys
+
+
+def redact(container: Any, env_keys: set[str] = frozenset(), prefix: str = "") -> Any:
+    """A copy of nested dicts and lists with secret-looking and environment-derived values replaced."""
+    if isinstance(container, dict):
+        return {
+            k: REDACTED
+            if SECRET_KEY.search(str(k)) or f"{prefix}{k}" in env_keys
+            else redact(v, env_keys, f"{prefix}{k}.")
+            for k, v in container.items()
+        }
+    if isinstance(container, list):
+        return [
+            REDACTED if f"{prefix}{i}" in env_keys else redact(v, env_keys, f"{prefix}{i}.")
+            for i, v in enumerate(container)
+        ]
+    return container
