@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.sweeper_plugins import composing
 from sweeper.config import ConfigError, JobSettings, SweeperConfig, job_settings
 from sweeper.interrupts import Interrupted, signals_raise
 from sweeper.records import read_record, write_record
@@ -24,6 +25,7 @@ from sweeper.redact import env_interpolated, redact
 
 log = logging.getLogger("sweeper")
 ConfigStore.instance().store(name="sweeper_schema", node=SweeperConfig)
+composing.register()  # hydra/sweeper=sweeper and hydra/launcher=sweeper
 
 
 def sweep_id(sweep_dir: str) -> str:

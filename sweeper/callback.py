@@ -41,6 +41,10 @@ def grid_size(config: DictConfig) -> int | None:
         return None
 
 
+def _seconds(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
+
+
 class SweepCallback(Callback):
     def __init__(self) -> None:
         self.total: int | None = None
@@ -66,7 +70,7 @@ class SweepCallback(Callback):
         else:
             verdict = "ok" if record["status"] == "ok" else f"FAILED: {record['error']}"
             if "time/total_s" in record["metrics"]:
-                verdict += f" ({record['metrics']['time/total_s']:.2f} s)"
+                verdict += f" ({_seconds(record['metrics']['time/total_s'])})"
         if record is not None and record.get("resumed"):
             verdict = "ok (done in an earlier run: skipped)"
         name = config.hydra.job.override_dirname or "default"

@@ -34,6 +34,7 @@ def _wandb_settings(wandb):
         x_disable_meta=True,
         disable_git=True,
         save_code=False,
+        x_save_requirements=False,  # else every run parses every installed package's metadata (~0.1 s)
     )
 
 

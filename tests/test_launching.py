@@ -1,0 +1,65 @@
+"""The composing launcher gives every job exactly the config Hydra's basic launcher would."""
+
+import pytest
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.utils import create_config_search_path
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+import sweeper.app  # noqa: F401 - registers the schema
+from sweeper.launching import Composer
+
+GRID = [
+    ["seed=0", "num_inits=1", "features=4"],
+    ["seed=1", "num_inits=8", "features=4"],
+    ["seed=2", "num_inits=8", "features=16", "constructor=loop"],
+    ["seed=3", "num_inits=2", "features=16", "constructor=loop"],
+    ["seed=4", "num_inits=2", "features=3", "model=mlp", "wandb.tags=[a,b]"],
+    ["seed=5", "num_inits=3", "features=3", "model=mlp", "wandb.tags=[c]"],
+    ["seed=6", "num_inits=3", "features=3", "model=custom", "model.factory=sweeper.models:mlp"],
+    ["seed=7", "num_inits=1", "features=2", "model=custom", "model.factory=sweeper.models:linear"],
+    ["seed=8", "num_inits=1", "features=2", "+hydra.job.env_set.FOO=1"],
+    ["seed=9", "num_inits=1", "features=2", "+hydra.job.env_set.FOO=2"],
+    ["num_inits=5", "seed=10", "features=2", "wandb.group=g"],
+]
+
+
+@pytest.fixture(scope="module")
+def loader_and_master():
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path("pkg://sweeper.conf"))
+    master = loader.load_configuration("config", overrides=["hydra.sweep.dir=/tmp/x"], run_mode=RunMode.MULTIRUN)
+    return loader, master
+
+
+@pytest.mark.parametrize("job", range(len(GRID)))
+def test_composed_config_equals_hydras_own(loader_and_master, job):
+    loader, master = loader_and_master
+    compose = Composer(loader, master)
+    for earlier in GRID[:job]:  # templates of the same structure come from earlier jobs
+        compose(earlier)
+    ours = compose(GRID[job])
+    hydras = loader.load_sweep_config(master, GRID[job])
+    assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(hydras)
+    assert OmegaConf.to_container(ours, resolve=False) == OmegaConf.to_container(hydras, resolve=False)
+    assert OmegaConf.is_readonly(ours) == OmegaConf.is_readonly(hydras)
+    assert OmegaConf.is_struct(ours) == OmegaConf.is_struct(hydras)
+
+
+def test_one_composition_per_structure(loader_and_master, monkeypatch):
+    loader, master = loader_and_master
+    calls = []
+    real = loader.load_sweep_config
+    monkeypatch.setattr(loader, "load_sweep_config", lambda m, o: calls.append(o) or real(m, o))
+    compose = Composer(loader, master)
+    for overrides in GRID:
+        compose(overrides)
+    # structures: plain; loop; mlp+tags; custom+factory; env_set=1; env_set=2; plain + wandb.group
+    assert len(calls) == 7
+
+
+def test_a_type_error_is_still_caught(loader_and_master):
+    loader, master = loader_and_master
+    compose = Composer(loader, master)
+    compose(["seed=0"])
+    with pytest.raises(Exception, match=r"seed"):
+        compose(["seed=abc"])
