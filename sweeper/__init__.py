@@ -19,6 +19,7 @@ from sweeper.ensemble import (
 )
 from sweeper.forward import ensemble_forward, forward_check, prediction_spread
 from sweeper.models import MLP, MODELS, resolve_model
+from sweeper.sharding import ShardingError, lane_mesh, resolve_devices, shard_shape
 from sweeper.tree import flat_params, param_bytes
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "CompiledBuilder",
     "DiversityReport",
     "PitfallError",
+    "ShardingError",
     "batched_init_count",
     "build_ensemble",
     "check_shapes",
@@ -37,11 +39,14 @@ __all__ = [
     "flat_params",
     "forward_check",
     "lane_diversity",
+    "lane_mesh",
     "loop_build",
     "param_bytes",
     "prediction_spread",
+    "resolve_devices",
     "resolve_model",
     "shape_metrics",
+    "shard_shape",
     "timed_build",
     "vmap_constructor",
 ]

@@ -18,6 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.sweeper_plugins import composing
+from sweeper.compile_cache import enable_compilation_cache
 from sweeper.config import ConfigError, JobSettings, SweeperConfig, job_settings
 from sweeper.interrupts import Interrupted, signals_raise
 from sweeper.records import read_record, write_record
@@ -111,6 +112,7 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
         return record
     if cfg.resume and (earlier := _already_done(output_dir, settings)):
         return earlier
+    enable_compilation_cache()
     try:
         with signals_raise():
             return _run_and_track(cfg, settings, output_dir, root)
@@ -119,9 +121,10 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
         record["config"] = settings.as_record()
         write_record(output_dir, record)
         if hc.mode == RunMode.MULTIRUN:
-            from sweeper.callback import finish_sweep
+            from sweeper.callback import finish_sweep, in_launching_process
 
-            finish_sweep(root, cfg)
+            if in_launching_process():  # a parallel launcher's worker leaves the summary to the launching process
+                finish_sweep(root, cfg)
         print(f"sweeper: job {hc.job.override_dirname or 'default'} interrupted by {signal.name}", file=sys.stderr)
         sys.exit(signal.exit_code)
 

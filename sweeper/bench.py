@@ -222,6 +222,12 @@ def core(args: argparse.Namespace) -> None:
     print(f"\nwrote {args.out}/bench_core.{{json,csv,png}}", file=sys.stderr)
 
 
+def sweep(args: argparse.Namespace) -> None:
+    from sweeper.bench_sweep import run
+
+    run(args.grids, Path(args.out), quick=args.quick)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m sweeper.bench",
@@ -233,6 +239,13 @@ def main(argv: list[str] | None = None) -> None:
     p_core.add_argument("--quick", action="store_true", help="tiny grid (N in 1, 8; F=16), 2 reps")
     p_core.add_argument("--out", default="outputs/bench", help="folder for the PNG, JSON and CSV")
     p_core.set_defaults(func=core)
+    p_sweep = commands.add_parser("sweep", help="`sweeper -m` against the plain app on the same grids")
+    p_sweep.add_argument(
+        "--grids", nargs="+", default=["reference", "es"], choices=["reference", "es", "default", "smoke"]
+    )
+    p_sweep.add_argument("--quick", action="store_true", help="one tiny grid (seeds 0,1 x N in 1,4 x F=4) instead")
+    p_sweep.add_argument("--out", default="outputs/bench", help="folder for bench_sweep.{json,md} and the sweeps")
+    p_sweep.set_defaults(func=sweep)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in commands.choices and argv[0] not in ("-h", "--help")):

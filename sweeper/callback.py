@@ -8,6 +8,7 @@ machine; so jobs never raise (a failure is a record) and the summary is rebuilt 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,12 @@ from sweeper import summary
 from sweeper.records import read_record
 
 log = logging.getLogger("sweeper")
+_launching_pid: int | None = None  # the process that runs the sweep; launchers may run its jobs in others
+
+
+def in_launching_process() -> bool:
+    """False in a launcher's worker (joblib, submitit, Ray): sweep-level work is left to the launching process."""
+    return _launching_pid == os.getpid()
 
 
 def sweep_arguments(config: DictConfig) -> list[str]:
@@ -54,6 +61,8 @@ class SweepCallback(Callback):
         from sweeper.config import ConfigError
         from sweeper.preflight import check_overrides, check_subdir
 
+        global _launching_pid
+        _launching_pid = os.getpid()
         self.started = time.perf_counter()
         try:  # the whole grid, preset included, before the first job starts
             check_overrides(sweep_arguments(config))
@@ -78,6 +87,9 @@ class SweepCallback(Callback):
         position = "" if num is None else f"[{num + 1}/{self.total or '?'}] "
         log.info("%s%s: %s", position, name, verdict)
         if num is not None and config.stop_on_failure and (record is None or record["status"] != "ok"):
+            if not in_launching_process():  # jobs run in parallel elsewhere: the others are under way
+                log.info("sweeper: stop_on_failure=true stops the default launcher only; here the other jobs go on")
+                return
             print("sweeper: stopping at the first failure (stop_on_failure=true)", flush=True)
             finish_sweep(Path(config.hydra.sweep.dir), config, time.perf_counter() - self.started)
             sys.exit(1)

@@ -43,6 +43,11 @@ class WandbConfig:
 
 
 @dataclass
+class ShardingConfig:
+    devices: int | None = None  # split the N lanes over k devices (N % k == 0); 1: none; None: all that divide N
+
+
+@dataclass
 class SweeperConfig:
     seed: int = 0  # PRNG seed of the whole ensemble, 0 .. 2**32-1
     num_inits: int = 8  # N: lanes (independent models) in the ensemble
@@ -54,10 +59,16 @@ class SweeperConfig:
     memory_budget_gb: float | None = None  # refuse jobs estimated above it; None: half of free memory
     stop_on_failure: bool = False  # stop the sweep at the first failed job (basic launcher)
     resume: bool = False  # rerun into an existing hydra.sweep.dir: skip the jobs already ok
+    sharding: ShardingConfig = field(default_factory=ShardingConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
-_SOURCE_KEYS = {"constructor": "constructor.name", "model": "model.name", "model_factory": "model.factory"}
+_SOURCE_KEYS = {
+    "constructor": "constructor.name",
+    "model": "model.name",
+    "model_factory": "model.factory",
+    "sharding_devices": "sharding.devices",
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,7 @@ class JobSettings:
     forward_batch: int
     diversity_budget: int
     memory_budget_gb: float | None = None
+    sharding_devices: int | None = None  # None: all devices that divide N; resolved in the job
 
     @property
     def factory(self) -> str:
@@ -85,9 +97,7 @@ class JobSettings:
     @staticmethod
     def source_key(name: str) -> str:
         """The config key a field comes from: ``model_factory`` <- ``model.factory``."""
-        return {"constructor": "constructor.name", "model": "model.name", "model_factory": "model.factory"}.get(
-            name, name
-        )
+        return _SOURCE_KEYS.get(name, name)
 
 
 def _integer(low: int, high: int | None = None):
@@ -116,6 +126,13 @@ def _positive_or_null(key: str, value: Any) -> float | None:
     raise ConfigError(f"{key}={value!r}: must be a positive number of GB, or null for the default")
 
 
+def _devices(key: str, value: Any) -> int | None:
+    # only the type here: the device count is JAX's to say, inside the job
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ConfigError(f"{key}={value!r}: must be an integer >= 1 (devices to split the lanes over), or null for all")
+
+
 def _boolean(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}={value!r}: must be true or false")
@@ -132,6 +149,7 @@ RULES = {
     "memory_budget_gb": _positive_or_null,
     "stop_on_failure": _boolean,
     "resume": _boolean,
+    "sharding.devices": _devices,
     "constructor.name": _choice(*CONSTRUCTORS),
     "model.name": _choice(*MODELS, "custom"),
     "wandb.mode": _choice(*WANDB_MODES),
@@ -187,4 +205,5 @@ def job_settings(cfg: Any) -> JobSettings:
         forward_batch=values["forward_batch"],
         diversity_budget=values["diversity_budget"],
         memory_budget_gb=values["memory_budget_gb"],
+        sharding_devices=values["sharding.devices"],
     )

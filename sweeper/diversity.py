@@ -10,18 +10,29 @@ is constant by design (bias starts at zeros) cannot make a healthy ensemble look
   ``max_lanes``), rescaled, and labelled with the sample size.
 - Init-scale fidelity compares each lane's kernel std with LeCun normal's promise,
   ``1 / sqrt(fan_in)`` (Flax's default for Linear).
+
+Sharded ensembles (:mod:`sweeper.sharding`) are measured where they lie: lanes are hashed
+one addressable shard at a time, per-lane stds are local to each shard, and the Gram
+matrix is summed over coordinate slices, one per device, then all-reduced; no device
+ever holds the whole ensemble. Hashes, distinct lanes and scale ratios are identical to
+the one-device path; pairwise L2 and cosine agree to float32 rounding (the Gram sums its
+coordinates in another order).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
+
+from sweeper.sharding import coordinate_sharding, mesh_of
 
 DEFAULT_BUDGET = 2**32  # multiply-adds for the exact Gram matrix: about a second on 2 cores
 DEFAULT_MAX_LANES = 4096  # largest N x N matrix built (64 MiB in float32)
@@ -51,14 +62,34 @@ class DiversityReport:
         return {prefix + f.name: getattr(self, f.name) for f in fields(self) if f.name != "nearest_l2"}
 
 
+def _lane_blocks(leaf) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first lane, (lanes, P) host array)`` per block of whole lanes, one shard at a time.
+
+    A replicated shard is yielded once; a leaf not split into whole lanes comes whole.
+    """
+    shards = getattr(leaf, "addressable_shards", None)
+    if not shards or any(s.data.shape[1:] != leaf.shape[1:] for s in shards):
+        yield 0, np.ascontiguousarray(np.asarray(leaf)).reshape(leaf.shape[0], -1)
+        return
+    seen = set()
+    for shard in shards:
+        start = shard.index[0].start or 0
+        if start not in seen:
+            seen.add(start)
+            yield start, np.ascontiguousarray(np.asarray(shard.data)).reshape(shard.data.shape[0], -1)
+
+
 def lane_hashes(leaves: Mapping[str, jax.Array]) -> list[bytes]:
-    """One digest per lane over the bytes of every leaf: equal digests, equal lanes."""
-    arrays = [np.ascontiguousarray(np.asarray(leaf)).reshape(leaf.shape[0], -1) for leaf in leaves.values()]
-    n = arrays[0].shape[0]
+    """One digest per lane over the bytes of every leaf: equal digests, equal lanes.
+
+    The host holds one shard at a time, never the whole ensemble.
+    """
+    n = next(iter(leaves.values())).shape[0]
     hashers = [hashlib.blake2b(digest_size=16) for _ in range(n)]
-    for array in arrays:
-        for lane, hasher in enumerate(hashers):
-            hasher.update(array[lane].data)
+    for leaf in leaves.values():
+        for start, block in _lane_blocks(leaf):
+            for offset, row in enumerate(block):
+                hashers[start + offset].update(row.data)
     return [hasher.digest() for hasher in hashers]
 
 
@@ -67,10 +98,16 @@ def lecun_std(leaf_shape: tuple[int, ...]) -> float:
     return 1.0 / math.sqrt(math.prod(leaf_shape[1:-1]))
 
 
-@jax.jit
-def _pair_stats(blocks: tuple[jax.Array, ...], weights: tuple[float, ...], same: jax.Array):
-    """min / mean pairwise L2 and max |cosine| from the weighted Gram matrix of ``(N, P_i)`` blocks."""
+@functools.partial(jax.jit, static_argnames="mesh")
+def _pair_stats(blocks: tuple[jax.Array, ...], weights: tuple[float, ...], same: jax.Array, mesh: Mesh | None):
+    """min / mean pairwise L2 and max |cosine| from the weighted Gram matrix of ``(N, P_i)`` blocks.
+
+    On a lane mesh each block is first re-split along P (an all-to-all), so every device
+    sums its slice of coordinates into an ``(N, N)`` partial Gram matrix (an all-reduce).
+    """
     highest = jax.lax.Precision.HIGHEST
+    if mesh is not None:
+        blocks = tuple(jax.lax.with_sharding_constraint(x, coordinate_sharding(mesh)) for x in blocks)
     gram = sum(w * jnp.matmul(x, x.T, precision=highest) for x, w in zip(blocks, weights, strict=True))
     sq_norms = jnp.diag(gram)
     d2 = jnp.maximum(sq_norms[:, None] + sq_norms[None, :] - 2.0 * gram, 0.0)
@@ -133,6 +170,8 @@ def lane_diversity(
 ) -> DiversityReport:
     """Diversity of the lanes (axis 0) of ``leaves``, a mapping of name -> ``(N, ...)`` array.
 
+    The arrays may be split over a lane mesh; they are then measured in place.
+
     ``promised_std`` maps kernel leaf names to the std their initializer promises; by
     default every leaf whose name ends in ``kernel`` is held to LeCun normal.
     """
@@ -152,7 +191,8 @@ def lane_diversity(
         exact = sample_lanes == n and sample_coords == coords
         ids = np.unique([digests[i] for i in lanes], return_inverse=True)[1]
         same = jnp.asarray(ids[:, None] == ids[None, :])
-        *stats, nearest = _pair_stats(tuple(blocks), tuple(weights), same)
+        mesh = mesh_of(next(iter(leaves.values())))
+        *stats, nearest = _pair_stats(tuple(blocks), tuple(weights), same, mesh)
         stats = tuple(float(s) for s in stats)
         nearest = np.asarray(nearest) if exact else None
 

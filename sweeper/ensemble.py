@@ -7,8 +7,9 @@ The one way to build an ensemble is :func:`vmap_constructor`, Flax's recipe::
     def make(rngs):
         return factory(F, rngs)
 
-Every parameter leaf gains a leading lane axis of size N. The other constructors exist
-only to be compared with it: ``loop`` is the serial baseline, the two ``pitfall_*``
+Every parameter leaf gains a leading lane axis of size N; with ``devices=k`` that axis is
+split over k devices (:mod:`sweeper.sharding`). The other constructors exist only to be
+compared with it: ``loop`` is the serial baseline, the two ``pitfall_*``
 constructors are the silent mistakes that :mod:`sweeper.diversity` must catch.
 """
 
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from sweeper.models import Factory, resolve_model
+from sweeper.sharding import check_lanes, lane_mesh, lane_sharding
 
 Make = Callable[[nnx.Rngs], nnx.Module]
 
@@ -74,7 +76,7 @@ CONSTRUCTORS = (*TRACED_CONSTRUCTORS, "loop")
 
 @dataclass(frozen=True)
 class CompiledBuilder:
-    """An ensemble builder compiled once for one (model, constructor, N, F).
+    """An ensemble builder compiled once for one (model, constructor, N, F, devices).
 
     The seed is a traced input, so every further seed of the shape reuses the executable.
     ``abstract`` holds the parameters' shapes and dtypes without allocating them.
@@ -84,6 +86,7 @@ class CompiledBuilder:
     abstract: Any  # nnx.State of jax.ShapeDtypeStruct
     executable: Callable[[jax.Array], Any]
     compile_s: float
+    devices: int = 1  # lanes split over this many devices; 1: unsharded
 
     def __call__(self, seed: int) -> nnx.Module:
         return nnx.merge(self.graphdef, self.executable(jax.random.key(seed)))
@@ -115,9 +118,18 @@ def abstract_ensemble(model: str | Factory, constructor: str, n: int, features: 
 
 
 @functools.lru_cache(maxsize=128)
-def compiled_builder(model: str | Factory, constructor: str, n: int, features: int) -> CompiledBuilder:
-    """Trace and compile the builder for one shape; cached, so each shape pays once."""
+def compiled_builder(
+    model: str | Factory, constructor: str, n: int, features: int, devices: int = 1
+) -> CompiledBuilder:
+    """Trace and compile the builder for one shape; cached, so each shape pays once.
+
+    With ``devices=k > 1`` every leaf comes out split along its lane axis, N / k lanes per
+    device, each device drawing only its own lanes' random bits (``out_shardings``).
+    N must be a multiple of k (:class:`sweeper.sharding.ShardingError` otherwise).
+    """
     start = time.perf_counter()
+    if devices > 1:
+        check_lanes(n, devices)
     graphdef, abstract = nnx.split(abstract_ensemble(model, constructor, n, features))
     make = _make(model, constructor, n, features)
 
@@ -125,8 +137,9 @@ def compiled_builder(model: str | Factory, constructor: str, n: int, features: i
         return nnx.state(make(nnx.Rngs(key)))
 
     key_spec = jax.eval_shape(jax.random.key, 0)
-    executable = jax.jit(build_state).lower(key_spec).compile()
-    return CompiledBuilder(graphdef, abstract, executable, time.perf_counter() - start)
+    sharded = {"out_shardings": lane_sharding(lane_mesh(devices))} if devices > 1 else {}
+    executable = jax.jit(build_state, **sharded).lower(key_spec).compile()
+    return CompiledBuilder(graphdef, abstract, executable, time.perf_counter() - start, devices)
 
 
 def loop_build(seed: int, n: int, features: int, model: str | Factory = "linear") -> nnx.Module:
@@ -143,6 +156,15 @@ def loop_build(seed: int, n: int, features: int, model: str | Factory = "linear"
     return nnx.merge(graphdef, jax.tree.map(lambda *lanes: jnp.stack(lanes), *states))
 
 
+def shard_lanes(ensemble: nnx.Module, devices: int) -> nnx.Module:
+    """An ensemble built on one device, moved into ``devices`` lane shards (the loop baseline)."""
+    if devices == 1:
+        return ensemble
+    graphdef, state = nnx.split(ensemble)
+    check_lanes(jax.tree.leaves(state)[0].shape[0], devices)
+    return nnx.merge(graphdef, jax.device_put(state, lane_sharding(lane_mesh(devices))))
+
+
 def build_ensemble(
     seed: int,
     num_inits: int,
@@ -150,17 +172,19 @@ def build_ensemble(
     *,
     model: str | Factory = "linear",
     constructor: str = "vmap",
+    devices: int = 1,
 ) -> nnx.Module:
     """Build N = ``num_inits`` models of width F = ``features`` as one stacked Module.
 
     With the default ``constructor="vmap"`` the parameters are bit-identical to the
     recipe run eagerly with ``nnx.Rngs(seed)``; the build is compiled once per shape.
-    For ``model="linear"``: kernel ``(N, F, F)``, bias ``(N, F)``.
+    For ``model="linear"``: kernel ``(N, F, F)``, bias ``(N, F)``. With ``devices=k``
+    each device holds a ``(N / k, F, F)`` shard of the kernel, bits unchanged.
     """
     seed, n, features = int(seed), int(num_inits), int(features)
     if constructor == "loop":
-        return loop_build(seed, n, features, model)
-    return compiled_builder(model, constructor, n, features)(seed)
+        return shard_lanes(loop_build(seed, n, features, model), devices)
+    return compiled_builder(model, constructor, n, features, devices)(seed)
 
 
 def batched_init_count(seed, num_inits, features) -> jax.Array:
@@ -179,15 +203,21 @@ class TimedBuild:
 
 
 def timed_build(
-    seed: int, n: int, features: int, *, model: str | Factory = "linear", constructor: str = "vmap"
+    seed: int,
+    n: int,
+    features: int,
+    *,
+    model: str | Factory = "linear",
+    constructor: str = "vmap",
+    devices: int = 1,
 ) -> TimedBuild:
     """:func:`build_ensemble` with trace+compile time kept apart from run time."""
     start = time.perf_counter()
     if constructor == "loop":
-        ensemble = loop_build(seed, n, features, model)
+        ensemble = shard_lanes(loop_build(seed, n, features, model), devices)
         jax.block_until_ready(nnx.state(ensemble))
         return TimedBuild(ensemble, 0.0, time.perf_counter() - start)
-    builder = compiled_builder(model, constructor, n, features)
+    builder = compiled_builder(model, constructor, n, features, devices)
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
     ensemble = builder(seed)

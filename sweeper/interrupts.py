@@ -25,6 +25,22 @@ class Interrupted(BaseException):
         return 128 + self.signum  # the shell's convention for "killed by signal N"
 
 
+_shield = {"depth": 0, "pending": None}
+
+
+@contextmanager
+def shielded():
+    """Hold a signal back until the block is done (W&B's run start and finish must not be cut)."""
+    _shield["depth"] += 1
+    try:
+        yield
+    finally:
+        _shield["depth"] -= 1
+    if _shield["depth"] == 0 and _shield["pending"] is not None:
+        signum, _shield["pending"] = _shield["pending"], None
+        raise Interrupted(signum)
+
+
 @contextmanager
 def signals_raise(signums=(signal.SIGTERM, signal.SIGINT)):
     if threading.current_thread() is not threading.main_thread():
@@ -32,7 +48,10 @@ def signals_raise(signums=(signal.SIGTERM, signal.SIGINT)):
         return
 
     def handler(signum, frame):
-        raise Interrupted(signum)
+        if _shield["depth"]:
+            _shield["pending"] = signum
+        else:
+            raise Interrupted(signum)
 
     previous = {signum: signal.signal(signum, handler) for signum in signums}
     try:

@@ -27,6 +27,7 @@ from sweeper.diversity import lane_diversity
 from sweeper.ensemble import abstract_ensemble, timed_build
 from sweeper.forward import forward_check
 from sweeper.memory import check_fits, max_rss_bytes
+from sweeper.sharding import resolve_devices, sharding_metrics
 from sweeper.tree import flat_params, param_bytes
 
 HISTOGRAM_VALUES = 100_000  # kernel values kept for the W&B histogram
@@ -83,17 +84,18 @@ def _kernel_sample(leaves: dict[str, jax.Array]) -> np.ndarray | None:
     kernels = [v for k, v in leaves.items() if k.split(".")[-1] == "kernel"]
     if not kernels:
         return None
-    flat = np.asarray(kernels[0]).reshape(-1)
-    return flat[:: max(1, flat.size // HISTOGRAM_VALUES)]
+    flat = jnp.reshape(kernels[0], (-1,))
+    return np.asarray(flat[:: max(1, flat.size // HISTOGRAM_VALUES)])  # strided on device: no full copy
 
 
 def measure(settings: JobSettings) -> JobOutcome:
     """Build, check, measure: the work of one job. Raises on failure."""
     s = settings
     metrics: dict[str, Any] = {}
+    devices = resolve_devices(s.sharding_devices, s.num_inits)
     abstract = abstract_ensemble(s.factory, s.constructor, s.num_inits, s.features)
-    estimate = check_fits(param_bytes(abstract), s.num_inits, s.features, s.forward_batch, s.memory_budget_gb)
-    built = timed_build(s.seed, s.num_inits, s.features, model=s.factory, constructor=s.constructor)
+    estimate = check_fits(param_bytes(abstract), s.num_inits, s.features, s.forward_batch, s.memory_budget_gb, devices)
+    built = timed_build(s.seed, s.num_inits, s.features, model=s.factory, constructor=s.constructor, devices=devices)
     ensemble = built.ensemble
     leaves = flat_params(ensemble)
     records, checks_s = _timed(check_shapes, ensemble, s.factory, s.num_inits, s.features)
@@ -102,6 +104,7 @@ def measure(settings: JobSettings) -> JobOutcome:
     forward, forward_s = _timed(forward_check, ensemble, s.features, s.forward_batch)
     metrics["count"] = [s.num_inits, s.features, shapes["shape/leading"]]
     metrics.update(shapes)
+    metrics.update(sharding_metrics(leaves, devices))
     metrics.update(diversity.as_metrics())
     metrics.update(forward)
     metrics.update(
@@ -112,7 +115,8 @@ def measure(settings: JobSettings) -> JobOutcome:
             "time/diversity_s": diversity_s,
             "time/forward_s": forward_s,
             "memory/param_bytes": param_bytes(ensemble),
-            "memory/estimated_peak_bytes": estimate,
+            "memory/estimated_peak_bytes": estimate.total,
+            "memory/estimated_peak_bytes_per_device": estimate.per_device,
             "memory/process_peak_bytes": max_rss_bytes(),
         }
     )

@@ -44,7 +44,8 @@ class Composer:
         self.parser = OverridesParser.create(config_loader=config_loader)
         self.templates: dict[tuple, DictConfig] = {}
 
-    def __call__(self, overrides: Sequence[str]) -> DictConfig:
+    def __call__(self, overrides: Sequence[str], *, fresh: bool = True) -> DictConfig:
+        """The job's config; ``fresh=False`` (validation only) may return a shared, reused object."""
         parsed = self.parser.parse_overrides(list(overrides))
         plain = [_is_plain_value(o, self.master) for o in parsed]
         values = [o for o, is_value in zip(parsed, plain, strict=True) if is_value]
@@ -54,8 +55,9 @@ class Composer:
         if template is None:
             config = self.config_loader.load_sweep_config(self.master, list(overrides))
             self.templates[structure] = config
-            return copy.deepcopy(config)
-        config = copy.deepcopy(template)
+            return copy.deepcopy(config) if fresh else config
+        # every value key of the structure is set below, so a reused template keeps no stale value
+        config = copy.deepcopy(template) if fresh else template
         for override in values:  # as Hydra's ConfigLoaderImpl._apply_overrides_to_config
             OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
         task = [o for o in parsed if not o.is_hydra_override()]

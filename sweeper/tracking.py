@@ -7,10 +7,13 @@ read with ``wandb leet`` or uploaded later with ``wandb sync``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sweeper.interrupts import Interrupted, shielded
 
 
 @dataclass(frozen=True)
@@ -52,19 +55,27 @@ class Run:
 
         s = self.settings
         Path(s.dir).mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(
-            mode=s.mode,
-            project=s.project,
-            entity=s.entity,
-            group=s.group,
-            name=self.name,
-            job_type=self.job_type,
-            tags=list(s.tags),
-            config=self.config,
-            dir=s.dir,
-            reinit="create_new",  # a fresh run, even if a previous one in this process was left open
-            settings=_wandb_settings(wandb),
-        )
+        if not os.access(s.dir, os.W_OK):  # W&B would silently fall back to /tmp
+            raise PermissionError(f"the W&B directory {s.dir} is not writable")
+        try:
+            with shielded():
+                self.run = wandb.init(
+                    mode=s.mode,
+                    project=s.project,
+                    entity=s.entity,
+                    group=s.group,
+                    name=self.name,
+                    job_type=self.job_type,
+                    tags=list(s.tags),
+                    config=self.config,
+                    dir=str(Path(s.dir).resolve()),  # absolute: the W&B service may be an inherited one, elsewhere
+                    reinit="create_new",  # a fresh run, even if a previous one in this process was left open
+                    settings=_wandb_settings(wandb),
+                )
+        except Interrupted:
+            if self.run is not None:  # started, then interrupted: finish it as failed
+                self.run.finish(exit_code=1)
+            raise
         return self
 
     def succeed(self) -> None:
@@ -72,7 +83,8 @@ class Run:
 
     def __exit__(self, *exc) -> None:
         if self.run is not None:
-            self.run.finish(exit_code=self.exit_code if exc[0] is None else 1)
+            with shielded():
+                self.run.finish(exit_code=self.exit_code if exc[0] is None else 1)
 
     @property
     def path(self) -> str | None:

@@ -139,3 +139,14 @@ def test_the_installed_wheel_carries_its_configs(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "outputs" / "wheel").glob("*/result.json"))) == 2
+
+
+def test_compilations_are_cached_under_outputs_unless_turned_off(tmp_path):
+    done = sweeper("num_inits=2", "features=3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert any((tmp_path / "outputs" / "jax_cache").iterdir())
+    off = tmp_path / "off"
+    off.mkdir()
+    done = sweeper("num_inits=2", "features=3", cwd=off, env={**os.environ, "SWEEPER_COMPILATION_CACHE": ""})
+    assert done.returncode == 0, done.stderr
+    assert not (off / "outputs" / "jax_cache").exists()

@@ -63,3 +63,13 @@ def test_a_type_error_is_still_caught(loader_and_master):
     compose(["seed=0"])
     with pytest.raises(Exception, match=r"seed"):
         compose(["seed=abc"])
+
+
+def test_validating_first_then_launching_still_gives_hydras_config(loader_and_master):
+    loader, master = loader_and_master
+    compose = Composer(loader, master)
+    for overrides in GRID:  # what the sweeper does before the launcher starts
+        compose(overrides, fresh=False)
+    for overrides in GRID:
+        ours = compose(overrides)
+        assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(loader.load_sweep_config(master, overrides))

@@ -188,7 +188,7 @@ def test_override_values_never_reach_a_path(tmp_path):
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "outputs" / "p").iterdir() if p.name.isdigit()) == ["0", "1"]
     assert {p.name for p in tmp_path.iterdir()} == {"outputs"}
-    assert {p.name for p in (tmp_path / "outputs").iterdir()} == {"p"}
+    assert {p.name for p in (tmp_path / "outputs").iterdir()} == {"p", "jax_cache"}
 
 
 def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path):

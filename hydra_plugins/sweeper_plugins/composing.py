@@ -43,7 +43,7 @@ def _classes():
         def validate_batch_is_legal(self, batch) -> None:
             compose = composer_for(self.hydra_context.config_loader, self.config)
             for overrides in batch:
-                compose(overrides)
+                compose(overrides, fresh=False)
 
     class ComposingLauncher(BasicLauncher):
         """Hydra's basic launcher, composing with the shared composer."""
