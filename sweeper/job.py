@@ -26,7 +26,7 @@ from sweeper.config import JobSettings
 from sweeper.diversity import lane_diversity
 from sweeper.ensemble import abstract_ensemble, timed_build
 from sweeper.forward import forward_check
-from sweeper.memory import check_fits, max_rss_bytes
+from sweeper.memory import check_fits, device_peak_bytes, max_rss_bytes
 from sweeper.sharding import resolve_devices, sharding_metrics
 from sweeper.tree import flat_params, param_bytes
 
@@ -118,6 +118,7 @@ def measure(settings: JobSettings) -> JobOutcome:
             "memory/estimated_peak_bytes": estimate.total,
             "memory/estimated_peak_bytes_per_device": estimate.per_device,
             "memory/process_peak_bytes": max_rss_bytes(),
+            "memory/device_peak_bytes": device_peak_bytes(),
         }
     )
     failures = []

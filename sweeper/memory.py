@@ -104,6 +104,12 @@ def max_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def device_peak_bytes() -> int | None:
+    """The accelerators' peak allocated memory so far, summed over devices; None where JAX keeps no count (CPU)."""
+    peaks = [(d.memory_stats() or {}).get("peak_bytes_in_use") for d in jax.local_devices()]
+    return None if None in peaks else sum(peaks)
+
+
 def largest_n(features: int, budget_bytes_: float, batch: int = 32, bytes_per_param: int = 4, devices: int = 1) -> int:
     """The largest N whose estimate fits ``budget_bytes_`` on each device, for a Linear(F, F)
     ensemble; a multiple of ``devices``, so that it splits evenly (0: not even one lane each).

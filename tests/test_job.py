@@ -40,6 +40,9 @@ def test_a_healthy_job_records_everything(tmp_path):
     assert metrics["shape/kernel"] == [8, 4, 4] and metrics["shape/bias"] == [8, 4]
     assert metrics["diversity/distinct_lanes"] == 8 and metrics["diversity/ok"] is True
     assert metrics["memory/param_bytes"] == 4 * (8 * 4 * 4 + 8 * 4)
+    assert metrics["memory/estimated_peak_bytes"] >= 3 * metrics["memory/param_bytes"]
+    assert metrics["memory/process_peak_bytes"] > metrics["memory/param_bytes"]  # measured, not estimated
+    assert "memory/device_peak_bytes" in metrics  # None on CPU: JAX keeps no count there
     # the record's numbers are the ensemble's numbers, computed independently here
     kernel = np.asarray(build_ensemble(3, 8, 4).kernel[...], np.float64).reshape(8, -1)
     dists = [np.linalg.norm(kernel[i] - kernel[j]) for i in range(8) for j in range(i + 1, 8)]
