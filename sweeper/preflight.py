@@ -30,19 +30,38 @@ def check_overrides(arguments: list[str]) -> int:
             overrides += parser.parse_overrides([argument])
         except HydraException as err:
             raise ConfigError(f"{argument}: {str(err).strip().splitlines()[0]}") from None
+    repository = _config_repository(overrides)
     jobs = 1
     for override in overrides:
         key = override.key_or_group
         if key in ("hydra.sweep.subdir", "hydra.run.dir"):
             check_subdir(key, override.value())
+        if not override.is_delete() and repository.group_exists(key):
+            options = repository.get_group_options(key)
+            for value in _values(override):
+                if value not in options:
+                    raise ConfigError(f"{key}={value!r}: must be one of {', '.join(options)}")
         if override.is_delete() or key.startswith("hydra") or key == "sweep" or override.package:
-            continue  # Hydra's own settings and group choices it checks itself
+            continue  # Hydra's own settings, and group choices: checked above
         values = list(_values(override))
         for value in values:
             if not (isinstance(value, str) and "${" in value):  # interpolations: checked once resolved
                 check(key, value)
         jobs *= len(values)
     return jobs
+
+
+def _config_repository(overrides):
+    """Hydra's view of the config groups (``sweep``, ``hydra/launcher``, ...), command-line search path included."""
+    from hydra._internal.config_repository import ConfigRepository
+    from hydra._internal.utils import create_config_search_path
+
+    search_path = create_config_search_path("pkg://sweeper.conf")
+    for override in overrides:
+        if override.key_or_group == "hydra.searchpath":
+            for path in override.value() or []:
+                search_path.append(provider="command-line", path=path)
+    return ConfigRepository(config_search_path=search_path)
 
 
 def check_subdir(key: str, value) -> None:

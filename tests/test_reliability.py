@@ -37,6 +37,8 @@ def one_line_error(done, starts_with):
         (["+typo=4"], "sweeper: typo=4: unknown key"),
         (["-m", "+typo=4,5"], "sweeper: typo=4: unknown key"),
         (["constructor=nope"], "sweeper: constructor='nope': must be one of"),
+        (["sweep=nope"], "sweeper: sweep='nope': must be one of default, es, reference, smoke"),
+        (["-m", "hydra/launcher=nope"], "sweeper: hydra/launcher='nope': must be one of basic,"),
         (["num_inits=[1,2"], "sweeper: num_inits=[1,2: "),
         (["-m", "hydra.sweep.subdir=../x"], "sweeper: hydra.sweep.subdir='../x': a job's directory must stay inside"),
     ],
