@@ -73,3 +73,16 @@ def test_validating_first_then_launching_still_gives_hydras_config(loader_and_ma
     for overrides in GRID:
         ours = compose(overrides)
         assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(loader.load_sweep_config(master, overrides))
+
+
+def test_hydras_plugin_scan_loads_the_plugin_module_first(tmp_path):
+    """From the repository root `hydra_plugins/` is on the path, and Hydra's scan executes it before any import."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    code = "from sweeper.preflight import check_overrides; print(check_overrides(['seed=0,1', 'sweep=smoke']))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"

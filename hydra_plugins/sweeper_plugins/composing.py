@@ -7,8 +7,8 @@ Hydra's plugin scan re-executes its core plugin modules, which makes new
 :func:`register`, after the scan, from the classes the scan left behind.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: the scan executes this module outside
+# sys.modules, where dataclasses cannot resolve string annotations.
 from dataclasses import dataclass
 from typing import Any
 
