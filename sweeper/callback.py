@@ -36,18 +36,6 @@ def sweep_arguments(config: DictConfig) -> list[str]:
     return [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
 
 
-def grid_size(config: DictConfig) -> int | None:
-    """How many jobs the basic sweeper will launch for this config, or None if unknown."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        overrides = OverridesParser.create().parse_overrides(sweep_arguments(config))
-        return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
-    except Exception:  # another sweeper's syntax: progress lines go without a total
-        return None
-
-
 def _seconds(s: float) -> str:
     return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
 
@@ -65,11 +53,10 @@ class SweepCallback(Callback):
         _launching_pid = os.getpid()
         self.started = time.perf_counter()
         try:  # the whole grid, preset included, before the first job starts
-            check_overrides(sweep_arguments(config))
+            self.total = check_overrides(sweep_arguments(config))
             check_subdir("hydra.sweep.subdir", OmegaConf.to_container(config.hydra.sweep)["subdir"])
         except ConfigError as err:
             sys.exit(f"sweeper: {err} (nothing was run)")
-        self.total = grid_size(config)
         log.info("sweeper: %s jobs -> %s", self.total or "?", config.hydra.sweep.dir)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
@@ -114,9 +101,9 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
     Returns True when every job ran and every check held. Safe to call more than once:
     everything is rebuilt from the job directories.
     """
-    from sweeper.app import sweep_id
+    from sweeper.app import tracker_settings
     from sweeper.plots import write_plots
-    from sweeper.tracking import Run, TrackerSettings
+    from sweeper.tracking import Run
 
     rows = summary.rows(sweep_dir)
     summary.write_csv(rows, sweep_dir / "summary.csv")
@@ -129,14 +116,7 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
     print(f"sweep: {sweep_dir}{took}; summary.csv and plots written there", flush=True)
     if failed:
         print(f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True)
-    settings = TrackerSettings(
-        mode=config.wandb.mode,
-        project=config.wandb.project,
-        entity=config.wandb.entity,
-        group=config.wandb.group or sweep_id(str(sweep_dir)),
-        tags=tuple(config.wandb.tags),
-        dir=str(sweep_dir),
-    )
+    settings = tracker_settings(config, sweep_dir)
     try:
         with Run(settings, "sweep-summary", {"sweep_dir": str(sweep_dir)}, job_type="sweep-summary") as run:
             run.log_sweep(rows, plots, totals)

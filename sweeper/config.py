@@ -169,13 +169,16 @@ def schema_keys(schema: type | None = None, prefix: str = "") -> set[str]:
     return keys
 
 
+_SCHEMA_KEYS = frozenset(schema_keys())
+
+
 def check(key: str, value: Any) -> Any:
     """Validate one ``key=value``; unknown keys are refused, so a typo costs nothing."""
     if key in RULES:
         return RULES[key](key, value)
     if key in GROUPS:
         return GROUPS[key](key, value)
-    if key not in schema_keys():
+    if key not in _SCHEMA_KEYS:
         raise ConfigError(f"{key}={value!r}: unknown key (`sweeper --help` lists the config)")
     return value
 

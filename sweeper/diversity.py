@@ -33,6 +33,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from sweeper.sharding import coordinate_sharding, mesh_of
+from sweeper.tree import kernels
 
 DEFAULT_BUDGET = 2**32  # multiply-adds for the exact Gram matrix: about a second on 2 cores
 DEFAULT_MAX_LANES = 4096  # largest N x N matrix built (64 MiB in float32)
@@ -176,7 +177,7 @@ def lane_diversity(
     default every leaf whose name ends in ``kernel`` is held to LeCun normal.
     """
     if promised_std is None:
-        promised_std = {k: lecun_std(v.shape) for k, v in leaves.items() if k.split(".")[-1] == "kernel"}
+        promised_std = {k: lecun_std(v.shape) for k, v in kernels(leaves).items()}
     n = next(iter(leaves.values())).shape[0]
     coords = sum(math.prod(leaf.shape[1:]) for leaf in leaves.values())
     digests = lane_hashes(leaves)

@@ -28,7 +28,7 @@ from sweeper.ensemble import abstract_ensemble, timed_build
 from sweeper.forward import forward_check
 from sweeper.memory import check_fits, device_peak_bytes, max_rss_bytes
 from sweeper.sharding import resolve_devices, sharding_metrics
-from sweeper.tree import flat_params, param_bytes
+from sweeper.tree import flat_params, kernels, param_bytes
 
 HISTOGRAM_VALUES = 100_000  # kernel values kept for the W&B histogram
 
@@ -63,11 +63,15 @@ def _timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
+def _first_kernel(leaves: dict[str, jax.Array]) -> jax.Array | None:
+    return next(iter(kernels(leaves).values()), None)
+
+
 def _lane_rows(leaves: dict[str, jax.Array], nearest: np.ndarray | None) -> list[dict[str, Any]]:
-    kernels = [v for k, v in leaves.items() if k.split(".")[-1] == "kernel"]
-    if not kernels:
+    first = _first_kernel(leaves)
+    if first is None:
         return []
-    kernel = jnp.reshape(kernels[0], (kernels[0].shape[0], -1))
+    kernel = jnp.reshape(first, (first.shape[0], -1))
     means, stds = np.asarray(jnp.mean(kernel, axis=1)), np.asarray(jnp.std(kernel, axis=1))
     return [
         {
@@ -81,10 +85,10 @@ def _lane_rows(leaves: dict[str, jax.Array], nearest: np.ndarray | None) -> list
 
 
 def _kernel_sample(leaves: dict[str, jax.Array]) -> np.ndarray | None:
-    kernels = [v for k, v in leaves.items() if k.split(".")[-1] == "kernel"]
-    if not kernels:
+    first = _first_kernel(leaves)
+    if first is None:
         return None
-    flat = jnp.reshape(kernels[0], (-1,))
+    flat = jnp.reshape(first, (-1,))
     return np.asarray(flat[:: max(1, flat.size // HISTOGRAM_VALUES)])  # strided on device: no full copy
 
 

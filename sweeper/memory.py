@@ -156,15 +156,5 @@ def main(argv: list[str] | None = None) -> None:
     print(capacity_table(args.features, args.gb, args.devices, args.batch))
 
 
-__all__ = [
-    "MemoryBudgetError",
-    "PeakEstimate",
-    "capacity_table",
-    "check_fits",
-    "estimate_peak_bytes",
-    "largest_n",
-    "max_rss_bytes",
-]
-
 if __name__ == "__main__":
     main()

@@ -21,8 +21,13 @@ def _values(override) -> Iterable:
     return [override.value()]
 
 
-def check_overrides(arguments: list[str]) -> int:
-    """Validate ``key=value`` overrides, sweeps included; returns how many jobs they make."""
+def check_overrides(arguments: list[str]) -> int | None:
+    """Validate ``key=value`` overrides, sweeps included.
+
+    Returns how many jobs Hydra's basic sweeper makes of them (a later override of a key
+    replaces an earlier one, as a command line replaces its preset's grid), or None for
+    a sweep it cannot enumerate (``interval(...)``, another sweeper's to sample).
+    """
     parser = OverridesParser.create()
     overrides = []
     for argument in arguments:
@@ -31,11 +36,12 @@ def check_overrides(arguments: list[str]) -> int:
         except HydraException as err:
             raise ConfigError(f"{argument}: {str(err).strip().splitlines()[0]}") from None
     repository = _config_repository(overrides)
-    jobs = 1
     for override in overrides:
         key = override.key_or_group
         if key in ("hydra.sweep.subdir", "hydra.run.dir"):
             check_subdir(key, override.value())
+        if override.is_sweep_override() and not override.is_discrete_sweep():
+            continue  # an interval has no values to check: the sampling sweeper draws them
         if not override.is_delete() and repository.group_exists(key):
             options = repository.get_group_options(key)
             for value in _values(override):
@@ -43,12 +49,20 @@ def check_overrides(arguments: list[str]) -> int:
                     raise ConfigError(f"{key}={value!r}: must be one of {', '.join(options)}")
         if override.is_delete() or key.startswith("hydra") or key == "sweep" or override.package:
             continue  # Hydra's own settings, and group choices: checked above
-        values = list(_values(override))
-        for value in values:
+        for value in _values(override):
             if not (isinstance(value, str) and "${" in value):  # interpolations: checked once resolved
                 check(key, value)
-        jobs *= len(values)
-    return jobs
+    return job_count(overrides)
+
+
+def job_count(overrides) -> int | None:
+    """Jobs in the grid, expanded exactly as Hydra's basic sweeper expands it."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    try:
+        return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
+    except HydraException:  # a sweep type the basic sweeper does not enumerate
+        return None
 
 
 def _config_repository(overrides):

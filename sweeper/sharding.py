@@ -19,6 +19,8 @@ from typing import Any
 import jax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from sweeper.tree import kernels
+
 LANES = "lanes"  # the mesh axis the lanes are split over
 
 
@@ -88,7 +90,7 @@ def shard_shape(array: Any) -> tuple[int, ...]:
 
 def sharding_metrics(leaves: Mapping[str, Any], devices: int) -> dict[str, Any]:
     """``sharding/devices`` and ``sharding/shard_shape`` (the first kernel leaf's shard, as a list)."""
-    kernel = next((v for k, v in leaves.items() if k.split(".")[-1] == "kernel"), None)
+    kernel = next(iter(kernels(leaves).values()), None)
     return {
         "sharding/devices": devices,
         "sharding/shard_shape": None if kernel is None else list(shard_shape(kernel)),

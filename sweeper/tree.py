@@ -25,3 +25,8 @@ def flat_params(tree: Any) -> dict[str, jax.Array]:
 def param_bytes(tree: Any) -> int:
     """Bytes held by the parameters, without touching their values."""
     return sum(math.prod(leaf.shape) * leaf.dtype.itemsize for leaf in flat_params(tree).values())
+
+
+def kernels(leaves: dict[str, Any]) -> dict[str, Any]:
+    """The leaves named ``kernel`` (``"kernel"``, ``"hidden.kernel"``, ...), in order."""
+    return {path: leaf for path, leaf in leaves.items() if path.split(".")[-1] == "kernel"}

@@ -5,8 +5,9 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
-from sweeper.callback import grid_size
+from sweeper.callback import sweep_arguments
 from sweeper.config import MAX_SEED, ConfigError, JobSettings, job_settings
+from sweeper.preflight import check_overrides
 
 from .hydra_helpers import composed
 
@@ -74,14 +75,14 @@ def test_custom_model_needs_an_import_path():
 def test_sweep_presets_set_the_grid(preset, jobs, params):
     with composed([f"sweep={preset}"], return_hydra_config=True) as cfg:
         assert {k: str(v) for k, v in cfg.hydra.sweeper.params.items()} == params
-        assert grid_size(cfg) == jobs
+        assert check_overrides(sweep_arguments(cfg)) == jobs
 
 
 def test_command_line_sweeps_override_the_preset_grid():
     with composed(["sweep=reference"], return_hydra_config=True) as cfg:
         OmegaConf.set_readonly(cfg.hydra, False)
         cfg.hydra.overrides.task = ["sweep=reference", "seed=0,1", "num_inits=2"]
-        assert grid_size(cfg) == 2 * 1 * 3
+        assert check_overrides(sweep_arguments(cfg)) == 2 * 1 * 3
 
 
 def test_outputs_go_under_outputs_in_numbered_job_dirs():
@@ -110,3 +111,14 @@ def test_bad_values_are_refused_in_one_line_naming_key_and_value(override, messa
         job_settings(cfg)
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+def test_the_job_count_follows_hydra_when_a_key_is_given_twice():
+    # the command line's seed=5,6 replaces the preset's seed=0,1,2: 2 jobs, not 6
+    assert check_overrides(["seed=0,1,2", "features=4", "seed=5,6"]) == 2
+
+
+def test_a_sweep_the_basic_sweeper_cannot_enumerate_is_left_to_its_sweeper():
+    assert check_overrides(["seed=3", "forward_batch=interval(1,64)"]) is None
+    with pytest.raises(ConfigError, match=re.escape("num_inits=0: must be an integer >= 1")):
+        check_overrides(["num_inits=0", "forward_batch=interval(1,64)"])
