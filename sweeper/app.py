@@ -69,13 +69,13 @@ def _already_done(output_dir: Path, settings: JobSettings) -> dict[str, Any] | N
 
 
 def _run_and_track(cfg: DictConfig, settings: JobSettings, output_dir: Path, root: Path) -> dict[str, Any]:
-    from sweeper.job import environment, one_line, run_job
-    from sweeper.tracking import Run
+    from sweeper.job import environment, run_job
+    from sweeper.tracker_process import open_run
 
     hc = HydraConfig.get()
     env_keys = env_interpolated(OmegaConf.to_container(cfg, resolve=False))
     config = redact(OmegaConf.to_container(cfg, resolve=True), env_keys) | {"env": environment()}
-    with Run(tracker_settings(cfg, root), hc.job.override_dirname or "default", config) as run:
+    with open_run(tracker_settings(cfg, root), hc.job.override_dirname or "default", config) as run:
         outcome = run_job(settings)
         record = outcome.record
         record["config"] = redact(record["config"], {k for k in record["config"] if settings.source_key(k) in env_keys})
@@ -83,11 +83,7 @@ def _run_and_track(cfg: DictConfig, settings: JobSettings, output_dir: Path, roo
         if outcome.traceback:
             log.debug("job %s failed:\n%s", hc.job.override_dirname, outcome.traceback)
         write_record(output_dir, record)  # the measurement is safe on disk before tracking starts
-        try:
-            run.log_job(record, outcome.lanes, outcome.kernel_sample)
-        except Exception as err:
-            record.update(status="failed", error=f"W&B: {one_line(err)}")
-            write_record(output_dir, record)
+        run.log_job(record, outcome.lanes, outcome.kernel_sample, str(output_dir))
         if record["status"] == "ok":
             run.succeed()
     return record

@@ -101,10 +101,15 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
     Returns True when every job ran and every check held. Safe to call more than once:
     everything is rebuilt from the job directories.
     """
+    from sweeper import tracker_process
     from sweeper.app import tracker_settings
     from sweeper.plots import write_plots
-    from sweeper.tracking import Run
 
+    if tracker := tracker_process.current():
+        try:
+            tracker.drain()  # every job's run finished: a record that W&B failed says so by now
+        except tracker_process.TrackerError as err:
+            print(f"sweeper: {err}", file=sys.stderr)
     rows = summary.rows(sweep_dir)
     summary.write_csv(rows, sweep_dir / "summary.csv")
     plots = write_plots(rows, sweep_dir) if rows else {}
@@ -117,12 +122,15 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
     if failed:
         print(f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True)
     settings = tracker_settings(config, sweep_dir)
+    config_of_sweep = {"sweep_dir": str(sweep_dir)}
     try:
-        with Run(settings, "sweep-summary", {"sweep_dir": str(sweep_dir)}, job_type="sweep-summary") as run:
+        with tracker_process.open_run(settings, "sweep-summary", config_of_sweep, "sweep-summary") as run:
             run.log_sweep(rows, plots, totals)
             if not failed:
                 run.succeed()
     except Exception as err:
         print(f"sweeper: the sweep's W&B run failed: {type(err).__name__}: {err}", file=sys.stderr)
         return False
+    finally:
+        tracker_process.stop()
     return not failed and bool(rows)

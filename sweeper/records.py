@@ -58,3 +58,9 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     """The sweep's job directories (named by job number), in job order."""
     dirs = [p for p in Path(sweep_dir).iterdir() if p.is_dir() and p.name.isdigit()]
     return sorted(dirs, key=lambda p: int(p.name))
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message``: a record's ``error``, as short as an error report can be."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.interrupts import Interrupted, shielded
+from sweeper.records import one_line, write_record
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Run:
         self.settings, self.name, self.config = settings, name, config
         self.job_type = job_type or settings.job_type
         self.exit_code = 1
+        self.log_failed = False  # a job whose metrics W&B refused has failed: its run too
         self.run = None
 
     def __enter__(self) -> Run:
@@ -79,7 +81,8 @@ class Run:
         return self
 
     def succeed(self) -> None:
-        self.exit_code = 0
+        if not self.log_failed:
+            self.exit_code = 0
 
     def __exit__(self, *exc) -> None:
         if self.run is not None:
@@ -91,8 +94,19 @@ class Run:
         """The run's directory on disk (offline mode), for the user and the tests."""
         return None if self.run is None or self.run.disabled else str(Path(self.run.dir).parent)
 
-    def log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample) -> None:
-        """The job's metrics into the summary, the per-lane table and a kernel histogram."""
+    def log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample, output_dir: str) -> None:
+        """The job's metrics into the summary, the per-lane table and a kernel histogram.
+
+        If W&B fails, so does the job: its record in ``output_dir`` is rewritten to say so.
+        """
+        try:
+            self._log_job(record, lanes, kernel_sample)
+        except Exception as err:
+            self.log_failed = True
+            record.update(status="failed", error=f"W&B: {one_line(err)}")
+            write_record(Path(output_dir), record)
+
+    def _log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample) -> None:
         import wandb
 
         summary = {k: v for k, v in record["metrics"].items()}

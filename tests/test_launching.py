@@ -1,10 +1,12 @@
 """The composing launcher gives every job exactly the config Hydra's basic launcher would."""
 
+from pathlib import Path
+
 import pytest
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.utils import create_config_search_path
 from hydra.types import RunMode
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 import sweeper.app  # noqa: F401 - registers the schema
 from sweeper.launching import Composer
@@ -86,3 +88,58 @@ def test_hydras_plugin_scan_loads_the_plugin_module_first(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2"
+
+
+def _master(loader, sweep_dir):
+    return loader.load_configuration("config", overrides=[f"hydra.sweep.dir={sweep_dir}"], run_mode=RunMode.MULTIRUN)
+
+
+def _launched(run):
+    """Run one job the given way; what the task function saw, what came back, what was written."""
+    from hydra.core.hydra_config import HydraConfig
+
+    seen = {}
+
+    def task(cfg):
+        seen.update(
+            task=OmegaConf.to_yaml(cfg), struct=OmegaConf.is_struct(cfg), hydra=OmegaConf.to_yaml(HydraConfig.get())
+        )
+        return cfg.seed
+
+    ret = run(task)
+    files = {p.name: p.read_text() for p in (Path(ret.hydra_cfg.hydra.runtime.output_dir) / ".hydra").iterdir()}
+    returned = (ret.return_value, ret.status, ret.overrides, ret.task_name, OmegaConf.to_yaml(ret.cfg))
+    return seen, returned, OmegaConf.to_yaml(ret.hydra_cfg), files
+
+
+def test_run_job_does_what_hydras_run_job_does(loader_and_master, tmp_path):
+    """Same task config, Hydra config, JobReturn and .hydra files, byte for byte, for every structure."""
+    from hydra._internal.callbacks import Callbacks
+    from hydra.core.utils import run_job as hydras_run_job
+    from hydra.core.utils import setup_globals
+    from hydra.types import HydraContext
+
+    from sweeper import launching
+
+    loader = loader_and_master[0]
+    ours_dir, hydras_dir = tmp_path / "ours", tmp_path / "hydras"
+    compose = Composer(loader, _master(loader, ours_dir))
+    hydras_master, context = _master(loader, hydras_dir), HydraContext(config_loader=loader, callbacks=Callbacks())
+    setup_globals()
+    for idx, overrides in enumerate(GRID * 2):  # the second round reuses every structure's template
+        job = compose.job(overrides)
+        config = loader.load_sweep_config(hydras_master, overrides)
+        for c in (job.config, config):
+            with open_dict(c):
+                c.hydra.job.id = c.hydra.job.num = idx
+        ours = _launched(lambda task, job=job: launching.run_job(Callbacks(), task, job))
+        hydras = _launched(
+            lambda task, config=config: hydras_run_job(
+                hydra_context=context,
+                task_function=task,
+                config=config,
+                job_dir_key="hydra.sweep.dir",
+                job_subdir_key="hydra.sweep.subdir",
+            ),
+        )
+        assert str(ours).replace(str(ours_dir), str(hydras_dir)) == str(hydras), overrides

@@ -35,7 +35,8 @@ def _classes():
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    from sweeper.launching import ComposingLoader, composer_for
+    from sweeper import launching, tracker_process
+    from sweeper.launching import composer_for
 
     class ComposingSweeper(BasicSweeper):
         """Hydra's basic sweeper (same grid syntax and order), validating jobs with the shared composer."""
@@ -46,16 +47,11 @@ def _classes():
                 compose(overrides, fresh=False)
 
     class ComposingLauncher(BasicLauncher):
-        """Hydra's basic launcher, composing with the shared composer."""
+        """Hydra's basic launcher, composing with the shared composer and running jobs without redundant copies."""
 
         def launch(self, job_overrides, initial_job_idx):
-            context = self.hydra_context
-            loader = ComposingLoader(context.config_loader, composer_for(context.config_loader, self.config))
-            self.hydra_context = type(context)(config_loader=loader, callbacks=context.callbacks)
-            try:
-                return super().launch(job_overrides, initial_job_idx)
-            finally:
-                self.hydra_context = context
+            tracker_process.start()  # W&B on the other core, starting up while the first job is composed
+            return launching.launch(self, job_overrides, initial_job_idx)
 
     return ComposingSweeper, ComposingLauncher
 
