@@ -214,7 +214,7 @@ def serve(inbox: Inbox, out) -> None:
                     runs[key] = run.__enter__()
                 except Exception as err:
                     failed_starts[key] = f"W&B: {one_line(err)}"
-                    raise
+                    raise TrackerError(failed_starts[key]) from err
                 value = run.path
             elif op == "call":
                 if key in failed_starts:

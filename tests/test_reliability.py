@@ -86,7 +86,12 @@ def test_stop_on_failure_ends_the_sweep_at_the_first_failed_job(tmp_path):
 
 def _start_and_wait_for_job(tmp_path, job, *args):
     process = subprocess.Popen(
-        [SWEEPER, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [SWEEPER, *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives a command
     )
     marker = tmp_path / "outputs" / "k" / str(job) / ".hydra" / "config.yaml"
     deadline = time.monotonic() + 300
@@ -130,6 +135,18 @@ def test_sigterm_records_the_job_as_interrupted_and_resume_finishes_the_sweep(tm
     assert _statuses(sweep) == ["ok", "ok", "ok"]
 
 
+def test_ctrl_c_reaches_the_whole_process_group_and_every_run_is_still_finished(tmp_path):
+    process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the W&B tracker process gets it too
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 128 + signal.SIGINT
+    assert "interrupted by SIGINT" in err and "Traceback" not in out + err
+    sweep = tmp_path / "outputs" / "k"
+    assert _statuses(sweep) == ["ok", "interrupted"]
+    runs = {inspect_run(r)["name"]: inspect_run(r)["exit_code"] for r in runs_under(sweep)}
+    assert runs == {"features=256,num_inits=2,seed=0": 0, "features=256,num_inits=2048,seed=0": 1, "sweep-summary": 1}
+
+
 def test_sigkill_leaves_the_other_results_intact_and_resume_rebuilds_the_summary(tmp_path):
     process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
     process.kill()
@@ -139,6 +156,14 @@ def test_sigkill_leaves_the_other_results_intact_and_resume_rebuilds_the_summary
     assert first["status"] == "ok"
     assert not (sweep / "summary.csv").exists()
     assert not list(sweep.glob("*/.result.json.*"))  # no half-written record left behind
+    # the W&B tracker process reads the end of its pipe and finishes the killed job's run as failed
+    deadline, exit_codes = time.monotonic() + 120, {}
+    while len(exit_codes) < 2 or None in exit_codes.values():
+        assert time.monotonic() < deadline, exit_codes
+        time.sleep(0.5)
+        exit_codes = {inspect_run(r)["name"]: inspect_run(r)["exit_code"] for r in runs_under(sweep)}
+    assert exit_codes["features=256,num_inits=2,seed=0"] == 0
+    assert exit_codes["features=256,num_inits=2048,seed=0"] != 0
     done = sweeper(*KILL_GRID, "resume=true", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads((sweep / "0" / "result.json").read_text()) == first
