@@ -103,34 +103,32 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
     """
     from sweeper import tracker_process
     from sweeper.app import tracker_settings
-    from sweeper.plots import write_plots
+    from sweeper.tracking import report_sweep
 
-    if tracker := tracker_process.current():
+    tracker = tracker_process.current()
+    if tracker:
         try:
             tracker.drain()  # every job's run finished: a record that W&B failed says so by now
         except tracker_process.TrackerError as err:
             print(f"sweeper: {err}", file=sys.stderr)
     rows = summary.rows(sweep_dir)
     summary.write_csv(rows, sweep_dir / "summary.csv")
-    plots = write_plots(rows, sweep_dir) if rows else {}
     failed = summary.failures(rows)
     totals = {"jobs": len(rows), "jobs_ok": len(rows) - len(failed), "jobs_failed": len(failed), "wall_s": seconds}
     print(summary.format_table(rows), flush=True)
     print(summary.report(rows), flush=True)
-    took = "" if seconds is None else f" ({seconds:.1f} s)"
-    print(f"sweep: {sweep_dir}{took}; summary.csv and plots written there", flush=True)
-    if failed:
-        print(f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True)
-    settings = tracker_settings(config, sweep_dir)
-    config_of_sweep = {"sweep_dir": str(sweep_dir)}
-    try:
-        with tracker_process.open_run(settings, "sweep-summary", config_of_sweep, "sweep-summary") as run:
-            run.log_sweep(rows, plots, totals)
-            if not failed:
-                run.succeed()
+    report = (tracker_settings(config, sweep_dir), rows, str(sweep_dir), totals, not failed)
+    try:  # plots and the sweep's W&B run: in the tracker process, which has matplotlib loaded by now
+        tracker.report_sweep(*report) if tracker else report_sweep(*report)
     except Exception as err:
-        print(f"sweeper: the sweep's W&B run failed: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"sweeper: the sweep's plots or W&B run failed: {type(err).__name__}: {err}", file=sys.stderr)
         return False
     finally:
         tracker_process.stop()
+        took = "" if seconds is None else f" ({seconds:.1f} s)"
+        print(f"sweep: {sweep_dir}{took}; summary.csv and plots written there", flush=True)
+        if failed:
+            print(
+                f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True
+            )
     return not failed and bool(rows)

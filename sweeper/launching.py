@@ -120,9 +120,15 @@ class Composer:
         self.config_loader, self.master = config_loader, master
         self.parser = OverridesParser.create(config_loader=config_loader)
         self.templates: dict[tuple, Template] = {}
+        self.parsed: dict[tuple, tuple] = {}  # validation, then launch: each job's overrides parsed once
 
     def _parse(self, overrides: Sequence[str]) -> tuple[list[Override], list[Override], tuple]:
         """All overrides, the plain values among them, and the structure they leave."""
+        if (key := tuple(overrides)) not in self.parsed:
+            self.parsed[key] = self._parse_now(overrides)
+        return self.parsed[key]
+
+    def _parse_now(self, overrides: Sequence[str]) -> tuple[list[Override], list[Override], tuple]:
         parsed = self.parser.parse_overrides(list(overrides))
         plain = [_is_plain_value(o, self.master) for o in parsed]
         values = [o for o, is_value in zip(parsed, plain, strict=True) if is_value]

@@ -6,7 +6,8 @@ run's start, its metrics and its finish, and computes meanwhile; the tracker car
 out with :class:`sweeper.tracking.Run`, exactly as the job would in its own process. The
 job waits only for its run's directory, which its record names; a run start jumps the
 queue of finishes so that this wait stays short. Before the summary is read, every run is
-finished (:meth:`Tracker.drain`); the sweep's own run goes the same way.
+finished (:meth:`Tracker.drain`). The sweep's plots and its own run are made here too, with
+matplotlib loaded while the jobs ran.
 
 The tracker ignores SIGINT and SIGTERM: a Ctrl-C or a scheduler's signal reaches the sweep,
 which records its job as interrupted and has the tracker finish that run with exit code 1.
@@ -32,7 +33,7 @@ from typing import Any
 
 from sweeper.interrupts import shielded
 from sweeper.records import one_line
-from sweeper.tracking import Run, TrackerSettings
+from sweeper.tracking import Run, TrackerSettings, report_sweep
 
 
 class TrackerError(RuntimeError):
@@ -77,6 +78,10 @@ class Tracker:
             raise TrackerError(value)
         return value
 
+    def report_sweep(self, *args) -> None:
+        """:func:`sweeper.tracking.report_sweep`, in the tracker process."""
+        self.reply(self.send("report_sweep", args, wants_reply=True))
+
     def drain(self) -> None:
         """Return once every request sent so far has been carried out."""
         self.reply(self.send("drain", wants_reply=True))
@@ -120,9 +125,6 @@ class RemoteRun:
     def log_job(self, record: dict, lanes: list, kernel_sample, output_dir) -> None:
         """Sent, not awaited: a W&B failure fails the job, and the tracker rewrites its record."""
         self.tracker.send("call", ("log_job", record, lanes, kernel_sample, output_dir), key=self.key)
-
-    def log_sweep(self, rows: list, plots: dict, totals: dict) -> None:
-        self.tracker.reply(self.tracker.send("call", ("log_sweep", rows, plots, totals), self.key, wants_reply=True))
 
     def __exit__(self, *exc) -> None:
         if self.key is not None:
@@ -227,6 +229,8 @@ def serve(inbox: Inbox, out) -> None:
                     if args[0] == 0:
                         run.succeed()
                     run.__exit__(None, None, None)
+            elif op == "report_sweep":
+                report_sweep(*args)
             elif op == "close":
                 break
         except Exception as err:
@@ -251,8 +255,16 @@ def main() -> None:
     inbox = Inbox(sys.stdin.buffer)
     import wandb
 
-    wandb.setup()  # W&B's service starts while the sweep composes its first job
+    wandb.setup()  # W&B's service starts while the sweep starts up
+    threading.Thread(target=_load_matplotlib, daemon=True).start()  # for the plots at the sweep's end
     serve(inbox, out)
+
+
+def _load_matplotlib() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
 
 
 if __name__ == "__main__":
