@@ -92,13 +92,13 @@ def job_work(app: str, sweep_dir: Path) -> list[float]:
 def profile(sweep_dir: Path, t0: float, t1: float) -> dict[str, float]:
     """A sweeper sweep's wall time by phase, in seconds; the top-level phases add up to the wall.
 
-    Per job i: ``c`` = its ``.hydra/config.yaml`` mtime (Hydra starts the job), ``r`` =
-    ``result.json`` mtime (the record is written, inside the open W&B run), ``l`` =
-    ``job.log`` mtime (its last line is the callback's, after W&B finished), ``T`` =
-    ``time/total_s``. W&B and the launcher are not timed by the jobs, so they are read off
-    these marks: init = r - T - c, log + finish = l - r, launcher = c(i+1) - l(i). Their sum,
-    ``tracking+launcher``, is the time between consecutive jobs' ``result.json`` not spent in
-    ``time/total_s``, plus the last job's W&B finish; estimates, to file-time resolution.
+    Per job i: ``c`` = its ``.hydra/config.yaml`` mtime (the launcher starts the job), ``r`` =
+    ``result.json`` mtime (the record is written, once the W&B run's directory is known),
+    ``l`` = ``job.log`` mtime (its last line is the callback's progress line), ``T`` =
+    ``time/total_s``. W&B runs start, log and finish in the tracker process, on the other
+    core; what the sweep itself spends on them is the hand-overs and the wait for the run's
+    directory, read off these marks: before the work = r - T - c, after it = l - r,
+    launcher = c(i+1) - l(i). Estimates, to file-time resolution.
     """
     done = [(d, record) for d in job_dirs(sweep_dir) if (record := read_record(d))]
     if not done:
@@ -120,11 +120,15 @@ def profile(sweep_dir: Path, t0: float, t1: float) -> dict[str, float]:
         "build (time/build_s)": summed("time/build_s"),
         "metrics (checks + diversity + forward)": summed("time/checks_s", "time/diversity_s", "time/forward_s"),
         "job other (time/total_s outside the steps)": sum(total) - steps,
-        "tracking+launcher": end[-1] - c[0] - sum(total),
-        "  W&B init + config (job start -> work)": sum(ri - ti - ci for ri, ti, ci in zip(r, total, c, strict=True)),
-        "  W&B log + finish (record -> job end)": sum(li - ri for li, ri in zip(end, r, strict=True)),
-        "  Hydra launcher (job end -> next job starts)": sum(ci - li for ci, li in zip(c[1:], end, strict=False)),
-        "end (summary, plots, sweep W&B run, exit)": t1 - end[-1],
+        "launcher + W&B hand-overs": end[-1] - c[0] - sum(total),
+        "  job start -> work (.hydra files, config, W&B run handed over, its directory awaited)": sum(
+            ri - ti - ci for ri, ti, ci in zip(r, total, c, strict=True)
+        ),
+        "  record -> job end (W&B log and finish handed over, progress line)": sum(
+            li - ri for li, ri in zip(end, r, strict=True)
+        ),
+        "  launcher (job end -> next job starts)": sum(ci - li for ci, li in zip(c[1:], end, strict=False)),
+        "end (W&B runs drained, summary, plots, sweep W&B run, exit)": t1 - end[-1],
         "total (wall)": t1 - t0,
     }
 

@@ -59,5 +59,5 @@ def test_quick_sweep_bench_runs_both_apps_cold_and_warm(tmp_path):
         sub = [s for phase, s in phases.items() if phase.startswith(" ")]
         assert len(sub) == 3
         assert math.isclose(sum(top), phases["total (wall)"], abs_tol=1e-5)
-        assert math.isclose(sum(sub), phases["tracking+launcher"], abs_tol=1e-5)
+        assert math.isclose(sum(sub), phases["launcher + W&B hand-overs"], abs_tol=1e-5)
         assert math.isclose(phases["total (wall)"], rows["sweeper", name.split()[1]]["wall_s"], abs_tol=0.05)
