@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+
 from flax import nnx
 
 from sweeper.models import Factory, resolve_model
@@ -21,8 +24,13 @@ def expected_shapes(model: str | Factory, n: int, features: int) -> dict[str, tu
     """
     if model == "linear":
         return {"bias": (n, features), "kernel": (n, features, features)}
+    return {path: (n, *shape) for path, shape in _single_shapes(model, features)}
+
+
+@functools.lru_cache(maxsize=64)
+def _single_shapes(model: str | Factory, features: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
     single = nnx.eval_shape(lambda: resolve_model(model)(features, nnx.Rngs(0)))
-    return {path: (n, *shape) for path, shape in leaf_shapes(single).items()}
+    return tuple(leaf_shapes(single).items())
 
 
 def check_shapes(ensemble: nnx.Module, model: str | Factory, n: int, features: int) -> list[dict]:
@@ -30,8 +38,11 @@ def check_shapes(ensemble: nnx.Module, model: str | Factory, n: int, features: i
 
     A leaf that is expected but missing, or found but unexpected, fails its record.
     """
-    found = leaf_shapes(ensemble)
-    expected = expected_shapes(model, n, features)
+    return compare_shapes(leaf_shapes(ensemble), expected_shapes(model, n, features))
+
+
+def compare_shapes(found: Mapping[str, tuple[int, ...]], expected: Mapping[str, tuple[int, ...]]) -> list[dict]:
+    """:func:`check_shapes` on shapes already read: one record per leaf of either."""
     records = []
     for leaf in sorted(expected.keys() | found.keys()):
         want, got = expected.get(leaf), found.get(leaf)

@@ -3,7 +3,9 @@
 Every metric is taken over the lanes of *all* parameter leaves together, so a leaf that
 is constant by design (bias starts at zeros) cannot make a healthy ensemble look broken.
 
-- ``distinct_lanes`` is exact: each lane's bytes are hashed.
+- ``distinct_lanes`` is exact. A few 32-bit words of each lane are read on the device
+  (:func:`probe`); lanes whose words differ differ. Only when some lanes agree on all of
+  them are the lanes' bytes hashed on the host (:func:`lane_hashes`), and the hashes decide.
 - Pairwise L2 and cosine come from the lanes' Gram matrix ``G = X X^T`` (an N x N
   matrix, never N x N x P). Up to ``budget`` multiply-adds (N^2 * P) they are exact;
   beyond it they are estimated on a random subset of coordinates (and of lanes, past
@@ -11,12 +13,16 @@ is constant by design (bias starts at zeros) cannot make a healthy ensemble look
 - Init-scale fidelity compares each lane's kernel std with LeCun normal's promise,
   ``1 / sqrt(fan_in)`` (Flax's default for Linear).
 
-Sharded ensembles (:mod:`sweeper.sharding`) are measured where they lie: lanes are hashed
-one addressable shard at a time, per-lane stds are local to each shard, and the Gram
-matrix is summed over coordinate slices, one per device, then all-reduced; no device
-ever holds the whole ensemble. Hashes, distinct lanes and scale ratios are identical to
-the one-device path; pairwise L2 and cosine agree to float32 rounding (the Gram sums its
-coordinates in another order).
+The device side (:func:`lane_stats`) is one traced function, so a job can fuse it with
+its other measurements into one executable; :func:`diversity_report` turns its output
+into the report on the host.
+
+Sharded ensembles (:mod:`sweeper.sharding`) are measured where they lie: probes and
+per-lane stds are local to each shard, lanes are hashed one addressable shard at a time,
+and the Gram matrix is summed over coordinate slices, one per device, then all-reduced;
+no device ever holds the whole ensemble. Probes, hashes, distinct lanes and scale
+ratios are identical to the one-device path; pairwise L2 and cosine agree to float32
+rounding (the Gram sums its coordinates in another order).
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.dtypes import itemsize_bits as dtype_bits
 from jax.sharding import Mesh
 
 from sweeper.sharding import coordinate_sharding, mesh_of
@@ -89,9 +97,39 @@ def lane_hashes(leaves: Mapping[str, jax.Array]) -> list[bytes]:
     hashers = [hashlib.blake2b(digest_size=16) for _ in range(n)]
     for leaf in leaves.values():
         for start, block in _lane_blocks(leaf):
-            for offset, row in enumerate(block):
-                hashers[start + offset].update(row.data)
+            for hasher, row in zip(hashers[start : start + len(block)], block, strict=True):
+                hasher.update(row.view(np.uint8))  # bytes of any dtype, bfloat16 included
     return [hasher.digest() for hasher in hashers]
+
+
+_UINTS = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint32}  # 8 bytes: two uint32 words
+PROBE_WORDS = 8  # words read per lane and leaf to tell lanes apart
+
+
+def _lane_words(leaf: jax.Array) -> jax.Array | None:
+    """``(N, P')`` uint32 words of each lane's bytes; None for a dtype left to the byte hash."""
+    dtype = jnp.dtype(leaf.dtype)
+    if dtype == jnp.bool_:
+        return jnp.reshape(leaf, (leaf.shape[0], -1)).astype(jnp.uint32)
+    numeric = jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+    if not numeric or dtype.itemsize not in _UINTS or dtype.itemsize * 8 != dtype_bits(dtype):
+        return None  # complex, int4, ...
+    words = jax.lax.bitcast_convert_type(leaf, _UINTS[dtype.itemsize]).astype(jnp.uint32)
+    return jnp.reshape(words, (leaf.shape[0], -1))
+
+
+def probe(leaves: Sequence[jax.Array]) -> jax.Array:
+    """``(N, W)``: up to :data:`PROBE_WORDS` evenly spaced 32-bit words of each lane, per leaf.
+
+    A function of the lane's bytes alone, so lanes whose probes differ differ; random lanes
+    differ in their first word. Lanes whose probes agree are left to the byte hash.
+    """
+    columns = []
+    for leaf in leaves:
+        words = _lane_words(leaf)
+        if words is not None and words.shape[1]:
+            columns.append(words[:, np.unique(np.linspace(0, words.shape[1] - 1, PROBE_WORDS).astype(int))])
+    return jnp.concatenate(columns, axis=1) if columns else jnp.zeros((leaves[0].shape[0], 1), jnp.uint32)
 
 
 def lecun_std(leaf_shape: tuple[int, ...]) -> float:
@@ -127,38 +165,157 @@ def _pair_stats(blocks: tuple[jax.Array, ...], weights: tuple[float, ...], same:
     )
 
 
-def _sample(leaves, n, coords, budget, max_lanes, rng):
-    """Lanes and per-leaf coordinates to use, and each leaf's rescaling weight."""
-    lanes = np.arange(n) if n <= max_lanes else np.sort(rng.choice(n, max_lanes, replace=False))
-    m = len(lanes)
+@dataclass(frozen=True, eq=False)  # hashed by identity: one cached plan per shape
+class SamplePlan:
+    """The lanes and per-leaf coordinates behind the pairwise statistics, and each leaf's weight.
+
+    ``indices`` (lanes, per-leaf coordinates; None: all) go to the device as arguments.
+    """
+
+    indices: tuple[np.ndarray | None, tuple[np.ndarray | None, ...]]
+    weights: tuple[float, ...]
+    sample_lanes: int
+    sample_coords: int
+    exact: bool
+
+
+@functools.lru_cache(maxsize=256)
+def sample_plan(sizes: tuple[int, ...], n: int, budget: int, max_lanes: int, seed: int) -> SamplePlan:
+    """The plan for N lanes of leaves with ``sizes`` coordinates per lane (a function of its arguments)."""
+    coords = sum(sizes)
+    if n == 1:
+        return SamplePlan((None, (None,) * len(sizes)), (1.0,) * len(sizes), 1, coords, True)
+    rng = np.random.default_rng(seed)
+    lanes = None if n <= max_lanes else np.sort(rng.choice(n, max_lanes, replace=False)).astype(np.int32)
+    m = n if lanes is None else max_lanes
     keep = coords if m * m * coords <= budget else max(1, budget // (m * m))
-    blocks, weights = [], []
-    for leaf in leaves.values():
-        flat = jnp.reshape(leaf, (n, -1))
-        size = flat.shape[1]
-        if m < n:
-            flat = flat[lanes]
+    picks, weights = [], []
+    for size in sizes:
         if keep < coords:
             take = min(size, max(1, round(size * keep / coords)))
-            flat = flat[:, np.sort(rng.choice(size, take, replace=False))]
+            picks.append(np.sort(rng.choice(size, take, replace=False)).astype(np.int32))
             weights.append(size / take)
         else:
+            picks.append(None)
             weights.append(1.0)
+    sample_coords = min(keep, coords)
+    return SamplePlan((lanes, tuple(picks)), tuple(weights), m, sample_coords, m == n and sample_coords == coords)
+
+
+def plan_for(leaves: Mapping[str, Any], budget: int, max_lanes: int, seed: int = 0) -> SamplePlan:
+    """:func:`sample_plan` for a mapping of ``(N, ...)`` leaves (arrays or shape structs)."""
+    sizes = tuple(math.prod(leaf.shape[1:]) for leaf in leaves.values())
+    return sample_plan(sizes, next(iter(leaves.values())).shape[0], budget, max_lanes, seed)
+
+
+def _pair_blocks(leaves: Mapping[str, jax.Array], indices) -> tuple[jax.Array, ...]:
+    """``(sampled lanes, sampled coordinates)`` float32 blocks, one per leaf."""
+    lanes, picks = indices
+    blocks = []
+    for leaf, pick in zip(leaves.values(), picks, strict=True):
+        flat = jnp.reshape(leaf, (leaf.shape[0], -1))
+        if lanes is not None:
+            flat = flat[lanes]
+        if pick is not None:
+            flat = flat[:, pick]
         blocks.append(flat.astype(jnp.float32))
-    return lanes, blocks, weights, min(keep, coords)
+    return tuple(blocks)
 
 
-def _scale_fidelity(leaves: Mapping[str, jax.Array], promised: Mapping[str, float]):
-    ratios, tolerance = [], 0.0
-    for name, std in promised.items():
-        lanes = jnp.reshape(leaves[name], (leaves[name].shape[0], -1)).astype(jnp.float32)
-        ratios.append(np.asarray(jnp.std(lanes, axis=1)) / std)
+def lane_stats(
+    leaves: Mapping[str, jax.Array], indices, weights: tuple[float, ...], kernel_names: tuple[str, ...], mesh
+) -> dict[str, Any]:
+    """Everything the report needs from the device, traceable: lane probes, kernel stds, pair stats.
+
+    Lanes with equal probes count as identical here (distance exactly 0); the host checks
+    that against their bytes and recomputes the pair statistics if they were not.
+    """
+    n = next(iter(leaves.values())).shape[0]
+    words = probe(list(leaves.values()))
+    stats = {
+        "probe": words,
+        "kernel_std": tuple(jnp.std(jnp.reshape(leaves[k], (n, -1)).astype(jnp.float32), axis=1) for k in kernel_names),
+    }
+    if n > 1:
+        sub = words if indices[0] is None else words[indices[0]]
+        same = jnp.all(sub[:, None, :] == sub[None, :, :], axis=-1)
+        stats["pairs"] = _pair_stats(_pair_blocks(leaves, indices), weights, same, mesh)
+    return stats
+
+
+_lane_stats = jax.jit(lane_stats, static_argnames=("weights", "kernel_names", "mesh"))
+
+
+def _groups(rows: np.ndarray) -> np.ndarray:
+    """``(N,)`` ids, equal for equal rows of ``rows`` (compared as bytes)."""
+    rows = np.ascontiguousarray(rows)
+    return np.unique(rows.view(np.dtype((np.void, rows[0].nbytes))).reshape(-1), return_inverse=True)[1]
+
+
+def diversity_report(
+    leaves: Mapping[str, jax.Array], plan: SamplePlan, promised: Mapping[str, float], stats: Mapping[str, Any]
+) -> DiversityReport:
+    """The report from :func:`lane_stats`' output, on the host (``stats`` as host arrays)."""
+    n = next(iter(leaves.values())).shape[0]
+    coords = sum(math.prod(leaf.shape[1:]) for leaf in leaves.values())
+    groups = _groups(np.asarray(stats["probe"]))
+    distinct, pairs = int(groups.max()) + 1, stats.get("pairs")
+    if distinct < n:  # equal probes: the bytes decide
+        ids = _groups(np.frombuffer(b"".join(lane_hashes(leaves)), np.uint8).reshape(n, -1))
+        distinct = int(ids.max()) + 1
+        lanes = np.arange(n) if plan.indices[0] is None else plan.indices[0]
+        if pairs is not None and len(np.unique(ids[lanes])) != len(np.unique(groups[lanes])):
+            same = jnp.asarray(ids[lanes][:, None] == ids[lanes][None, :])
+            mesh = mesh_of(next(iter(leaves.values())))
+            pairs = jax.device_get(_pair_stats(_pair_blocks(leaves, plan.indices), plan.weights, same, mesh))
+
+    lo = hi = tol = None
+    if promised:
+        ratios = np.concatenate([std / promised[k] for k, std in zip(promised, stats["kernel_std"], strict=True)])
         # six standard errors of a sample std over this many values, never below 5 %
-        tolerance = max(tolerance, 0.05, 6.0 / math.sqrt(2 * lanes.shape[1]))
-    if not ratios:
-        return None, None, None
-    ratios = np.concatenate(ratios)
-    return float(ratios.min()), float(ratios.max()), tolerance
+        tol = max(0.0, *(max(0.05, 6.0 / math.sqrt(2 * math.prod(leaves[k].shape[1:]))) for k in promised))
+        lo, hi = float(ratios.min()), float(ratios.max())
+
+    stat_values, nearest = (None, None, None), None
+    if pairs is not None:
+        *stat_values, nearest = pairs
+        stat_values = tuple(float(s) for s in stat_values)
+        nearest = np.asarray(nearest) if plan.exact else None
+
+    scale_ok = tol is None or (abs(lo - 1) <= tol and abs(hi - 1) <= tol)
+    if distinct < n:
+        reason = (
+            f"all {n} lanes identical: was nnx.split_rngs forgotten?"
+            if distinct == 1
+            else f"only {distinct} of {n} lanes distinct: some lanes share a key"
+        )
+    elif not scale_ok:
+        reason = f"lane kernel std is {lo:.3g}..{hi:.3g}x its initializer's promise (tolerance ±{tol:.3g})"
+    else:
+        reason = ""
+    return DiversityReport(
+        lanes=n,
+        distinct_lanes=distinct,
+        pairs=n * (n - 1) // 2,
+        min_pairwise_l2=stat_values[0],
+        mean_pairwise_l2=stat_values[1],
+        max_abs_cosine=stat_values[2],
+        exact=plan.exact,
+        sample_lanes=plan.sample_lanes,
+        sample_coords=plan.sample_coords,
+        coords=coords,
+        scale_ratio_min=lo,
+        scale_ratio_max=hi,
+        scale_tolerance=tol,
+        ok=not reason,
+        reason=reason,
+        nearest_l2=nearest,
+    )
+
+
+def default_promise(leaves: Mapping[str, Any]) -> dict[str, float]:
+    """LeCun normal's std for every leaf whose name ends in ``kernel``."""
+    return {k: lecun_std(v.shape) for k, v in kernels(leaves).items()}
 
 
 def lane_diversity(
@@ -176,53 +333,8 @@ def lane_diversity(
     ``promised_std`` maps kernel leaf names to the std their initializer promises; by
     default every leaf whose name ends in ``kernel`` is held to LeCun normal.
     """
-    if promised_std is None:
-        promised_std = {k: lecun_std(v.shape) for k, v in kernels(leaves).items()}
-    n = next(iter(leaves.values())).shape[0]
-    coords = sum(math.prod(leaf.shape[1:]) for leaf in leaves.values())
-    digests = lane_hashes(leaves)
-    distinct = len(set(digests))
-    lo, hi, tol = _scale_fidelity(leaves, promised_std)
-
-    stats, nearest, exact, sample_lanes, sample_coords = (None, None, None), None, True, n, coords
-    if n > 1:
-        rng = np.random.default_rng(seed)
-        lanes, blocks, weights, sample_coords = _sample(leaves, n, coords, budget, max_lanes, rng)
-        sample_lanes = len(lanes)
-        exact = sample_lanes == n and sample_coords == coords
-        ids = np.unique([digests[i] for i in lanes], return_inverse=True)[1]
-        same = jnp.asarray(ids[:, None] == ids[None, :])
-        mesh = mesh_of(next(iter(leaves.values())))
-        *stats, nearest = _pair_stats(tuple(blocks), tuple(weights), same, mesh)
-        stats = tuple(float(s) for s in stats)
-        nearest = np.asarray(nearest) if exact else None
-
-    scale_ok = tol is None or (abs(lo - 1) <= tol and abs(hi - 1) <= tol)
-    if distinct < n:
-        reason = (
-            f"all {n} lanes identical: was nnx.split_rngs forgotten?"
-            if distinct == 1
-            else f"only {distinct} of {n} lanes distinct: some lanes share a key"
-        )
-    elif not scale_ok:
-        reason = f"lane kernel std is {lo:.3g}..{hi:.3g}x its initializer's promise (tolerance ±{tol:.3g})"
-    else:
-        reason = ""
-    return DiversityReport(
-        lanes=n,
-        distinct_lanes=distinct,
-        pairs=n * (n - 1) // 2,
-        min_pairwise_l2=stats[0],
-        mean_pairwise_l2=stats[1],
-        max_abs_cosine=stats[2],
-        exact=exact,
-        sample_lanes=sample_lanes,
-        sample_coords=sample_coords,
-        coords=coords,
-        scale_ratio_min=lo,
-        scale_ratio_max=hi,
-        scale_tolerance=tol,
-        ok=not reason,
-        reason=reason,
-        nearest_l2=nearest,
-    )
+    promised = default_promise(leaves) if promised_std is None else dict(promised_std)
+    plan = plan_for(leaves, budget, max_lanes, seed)
+    mesh = mesh_of(next(iter(leaves.values())))
+    stats = _lane_stats(dict(leaves), plan.indices, weights=plan.weights, kernel_names=tuple(promised), mesh=mesh)
+    return diversity_report(leaves, plan, promised, jax.device_get(stats))

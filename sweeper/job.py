@@ -11,6 +11,7 @@ says why in one line (an exception, or the failed check's verdict).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import traceback
@@ -18,19 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
-from sweeper.checks import check_shapes, shape_metrics
+from sweeper.checks import compare_shapes, expected_shapes, shape_metrics
 from sweeper.config import JobSettings
-from sweeper.diversity import lane_diversity
+from sweeper.diversity import diversity_report
 from sweeper.ensemble import abstract_ensemble, timed_build
-from sweeper.forward import forward_check
+from sweeper.forward import forward_metrics
+from sweeper.measure import compiled_measure, lane_rows, state_spec
 from sweeper.memory import check_fits, device_peak_bytes, max_rss_bytes
 from sweeper.sharding import resolve_devices, sharding_metrics
-from sweeper.tree import flat_params, kernels, param_bytes
-
-HISTOGRAM_VALUES = 100_000  # kernel values kept for the W&B histogram
+from sweeper.tree import flat_params, leaf_bytes, param_bytes
 
 
 @dataclass
@@ -63,33 +63,9 @@ def _timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-def _first_kernel(leaves: dict[str, jax.Array]) -> jax.Array | None:
-    return next(iter(kernels(leaves).values()), None)
-
-
-def _lane_rows(leaves: dict[str, jax.Array], nearest: np.ndarray | None) -> list[dict[str, Any]]:
-    first = _first_kernel(leaves)
-    if first is None:
-        return []
-    kernel = jnp.reshape(first, (first.shape[0], -1))
-    means, stds = np.asarray(jnp.mean(kernel, axis=1)), np.asarray(jnp.std(kernel, axis=1))
-    return [
-        {
-            "lane": lane,
-            "kernel_mean": float(means[lane]),
-            "kernel_std": float(stds[lane]),
-            "nearest_l2": None if nearest is None else float(nearest[lane]),
-        }
-        for lane in range(len(means))
-    ]
-
-
-def _kernel_sample(leaves: dict[str, jax.Array]) -> np.ndarray | None:
-    first = _first_kernel(leaves)
-    if first is None:
-        return None
-    flat = jnp.reshape(first, (-1,))
-    return np.asarray(flat[:: max(1, flat.size // HISTOGRAM_VALUES)])  # strided on device: no full copy
+@functools.lru_cache(maxsize=128)
+def _abstract_bytes(model, constructor: str, n: int, features: int) -> int:
+    return param_bytes(abstract_ensemble(model, constructor, n, features))
 
 
 def measure(settings: JobSettings) -> JobOutcome:
@@ -97,15 +73,21 @@ def measure(settings: JobSettings) -> JobOutcome:
     s = settings
     metrics: dict[str, Any] = {}
     devices = resolve_devices(s.sharding_devices, s.num_inits)
-    abstract = abstract_ensemble(s.factory, s.constructor, s.num_inits, s.features)
-    estimate = check_fits(param_bytes(abstract), s.num_inits, s.features, s.forward_batch, s.memory_budget_gb, devices)
+    bytes_ = _abstract_bytes(s.factory, s.constructor, s.num_inits, s.features)
+    estimate = check_fits(bytes_, s.num_inits, s.features, s.forward_batch, s.memory_budget_gb, devices)
     built = timed_build(s.seed, s.num_inits, s.features, model=s.factory, constructor=s.constructor, devices=devices)
-    ensemble = built.ensemble
-    leaves = flat_params(ensemble)
-    records, checks_s = _timed(check_shapes, ensemble, s.factory, s.num_inits, s.features)
+    graphdef, state = nnx.split(built.ensemble)
+    leaves = flat_params(state)
+    found = {path: tuple(leaf.shape) for path, leaf in leaves.items()}
+    records, checks_s = _timed(compare_shapes, found, expected_shapes(s.factory, s.num_inits, s.features))
     shapes = shape_metrics(records)
-    diversity, diversity_s = _timed(lane_diversity, leaves, budget=s.diversity_budget)
-    forward, forward_s = _timed(forward_check, ensemble, s.features, s.forward_batch)
+    # one executable per shape computes every statistic below, the forward pass included:
+    # its run is counted in time/diversity_s, its trace + compile in time/compile_s
+    spec = state_spec(state)
+    meter, compile_s = _timed(compiled_measure, graphdef, spec, s.features, s.forward_batch, s.diversity_budget)
+    stats, device_s = _timed(meter, state)
+    diversity, diversity_s = _timed(diversity_report, leaves, meter.plan, meter.promised, stats["diversity"])
+    forward, forward_s = _timed(forward_metrics, meter.forward_shape, *stats["forward"])
     metrics["count"] = [s.num_inits, s.features, shapes["shape/leading"]]
     metrics.update(shapes)
     metrics.update(sharding_metrics(leaves, devices))
@@ -113,12 +95,12 @@ def measure(settings: JobSettings) -> JobOutcome:
     metrics.update(forward)
     metrics.update(
         {
-            "time/compile_s": built.compile_s,
+            "time/compile_s": built.compile_s + compile_s,
             "time/build_s": built.build_s,
             "time/checks_s": checks_s,
-            "time/diversity_s": diversity_s,
+            "time/diversity_s": device_s + diversity_s,
             "time/forward_s": forward_s,
-            "memory/param_bytes": param_bytes(ensemble),
+            "memory/param_bytes": leaf_bytes(leaves),
             "memory/estimated_peak_bytes": estimate.total,
             "memory/estimated_peak_bytes_per_device": estimate.per_device,
             "memory/process_peak_bytes": max_rss_bytes(),
@@ -136,7 +118,7 @@ def measure(settings: JobSettings) -> JobOutcome:
     if not forward["forward/finite"]:
         failures.append("forward pass produced non-finite outputs")
     record = _record(settings, metrics, "; ".join(failures) or None)
-    return JobOutcome(record, _lane_rows(leaves, diversity.nearest_l2), _kernel_sample(leaves))
+    return JobOutcome(record, lane_rows(stats, diversity.nearest_l2), stats.get("sample"))
 
 
 def _record(settings: JobSettings, metrics: dict[str, Any], error: str | None) -> dict[str, Any]:

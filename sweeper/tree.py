@@ -24,7 +24,12 @@ def flat_params(tree: Any) -> dict[str, jax.Array]:
 
 def param_bytes(tree: Any) -> int:
     """Bytes held by the parameters, without touching their values."""
-    return sum(math.prod(leaf.shape) * leaf.dtype.itemsize for leaf in flat_params(tree).values())
+    return leaf_bytes(flat_params(tree))
+
+
+def leaf_bytes(leaves: dict[str, Any]) -> int:
+    """:func:`param_bytes` of leaves already flattened by :func:`flat_params`."""
+    return sum(math.prod(leaf.shape) * leaf.dtype.itemsize for leaf in leaves.values())
 
 
 def kernels(leaves: dict[str, Any]) -> dict[str, Any]:

@@ -14,10 +14,14 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
-from sweeper.diversity import _pair_stats, _sample, lane_diversity, lane_hashes
+from sweeper.config import JobSettings
+from sweeper.diversity import _pair_blocks, _pair_stats, lane_diversity, lane_hashes, plan_for
 from sweeper.ensemble import build_ensemble, compiled_builder
 from sweeper.forward import forward_check
+from sweeper.job import measure
+from sweeper.measure import compiled_measure, state_spec
 from sweeper.sharding import ShardingError, mesh_of, resolve_devices, shard_shape
 from sweeper.tree import flat_params
 
@@ -70,17 +74,29 @@ def memory() -> dict:
     """Per-device bytes of the compiled builder and of the diversity kernel, N = 64, F = 64."""
     one = compiled_builder("linear", "vmap", 64, 64, 1).executable.memory_analysis()
     four = compiled_builder("linear", "vmap", 64, 64, 4).executable.memory_analysis()
-    leaves = flat_params(build_ensemble(0, 64, 64, devices=4))
-    _, blocks, weights, _ = _sample(leaves, 64, 64 * 65, 2**32, 4096, np.random.default_rng(0))
+    ensemble = build_ensemble(0, 64, 64, devices=4)
+    leaves = flat_params(ensemble)
+    plan = plan_for(leaves, 2**32, 4096)
     same = jnp.asarray(np.eye(64, dtype=bool))
-    stats = _pair_stats.lower(tuple(blocks), tuple(weights), same, mesh_of(leaves["kernel"])).compile()
+    blocks = _pair_blocks(leaves, plan.indices)
+    stats = _pair_stats.lower(blocks, plan.weights, same, mesh_of(leaves["kernel"])).compile()
     hlo = stats.as_text()
+    graphdef, state = nnx.split(ensemble)
+    job = compiled_measure(graphdef, state_spec(state), 64, 32, 2**32).executable.memory_analysis()
     return {
         "builder_one": one.temp_size_in_bytes + one.output_size_in_bytes,
         "builder_four": four.temp_size_in_bytes + four.output_size_in_bytes,
         "stats_four": stats.memory_analysis().temp_size_in_bytes + stats.memory_analysis().argument_size_in_bytes,
         "collectives": sorted(set(re.findall(r"\b(all-gather|all-to-all|all-reduce|collective-permute)\(", hlo))),
+        "measure_four": job.temp_size_in_bytes + job.argument_size_in_bytes,
     }
+
+
+def job(seed: int, n: int, f: int) -> dict:
+    """A whole job on four devices: its record's metrics, lane rows and kernel sample."""
+    settings = JobSettings(seed, n, f, "vmap", "linear", None, 32, 2**32, sharding_devices=4)
+    outcome = measure(settings)
+    return {"metrics": outcome.record["metrics"], "lanes": outcome.lanes, "sample": outcome.kernel_sample.tolist()}
 
 
 def main(out: Path) -> None:
@@ -90,6 +106,7 @@ def main(out: Path) -> None:
         "compile_once": compile_once(),  # first: the cache starts empty
         "cases": {name: measured(name, *case, out) for name, case in CASES.items()},
         "memory": memory(),
+        "job": job(2, 64, 16),
         "resolved": {str(n): resolve_devices(None, n) for n in (1, 6, 7, 8)},
         "errors": {
             "not_divisible": error(resolve_devices, 4, 10),

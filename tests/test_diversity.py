@@ -110,3 +110,25 @@ def test_past_max_lanes_the_lanes_are_sampled_too():
     report = lane_diversity({"kernel": kernel}, max_lanes=20)
     assert report.lanes == 50 and report.sample_lanes == 20 and not report.exact
     assert report.distinct_lanes == 50
+
+
+def test_lanes_that_differ_only_between_the_probed_words_are_told_apart_exactly():
+    kernel = np.asarray(build_ensemble(0, 5, 8).kernel[...]).copy()
+    kernel[3] = kernel[1]
+    kernel[3, 0, 1] += 0.5  # a word the device probe does not read: the byte hash must decide
+    report = lane_diversity({"kernel": jnp.asarray(kernel)})
+    assert report.distinct_lanes == 5 and report.ok
+    assert report.min_pairwise_l2 == pytest.approx(0.5, rel=1e-3)  # not the 0 of an identical pair
+    np.testing.assert_allclose(report.nearest_l2[[1, 3]], 0.5, rtol=1e-3)
+    distinct, min_l2, mean_l2, _ = numpy_reference({"kernel": kernel})
+    assert distinct == 5 and report.min_pairwise_l2 == pytest.approx(min_l2, rel=1e-4)
+    assert report.mean_pairwise_l2 == pytest.approx(mean_l2, rel=1e-4)
+
+
+def test_narrow_and_integer_leaves_are_probed_by_their_bytes():
+    kernel = jax.random.normal(jax.random.key(0), (6, 4, 4))
+    for dtype in (jnp.bfloat16, jnp.float16, jnp.int8, jnp.bool_):
+        leaves = {"kernel": kernel.astype(dtype)}
+        assert lane_diversity(leaves).distinct_lanes == len({np.asarray(r).tobytes() for r in leaves["kernel"]})
+    twins = {"kernel": jnp.concatenate([kernel[:3], kernel[:3]]).astype(jnp.bfloat16)}
+    assert lane_diversity(twins).distinct_lanes == 3

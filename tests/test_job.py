@@ -2,10 +2,15 @@
 
 import json
 
+import jax
 import numpy as np
 import pytest
+from jax._src import dispatch
 
+from sweeper.config import JobSettings
 from sweeper.ensemble import build_ensemble
+from sweeper.job import run_job
+from sweeper.measure import compiled_measure
 
 from .hydra_helpers import run_in_process
 from .wandb_files import inspect_run, runs_under
@@ -99,3 +104,42 @@ def test_two_jobs_in_one_process_never_share_a_wandb_run(tmp_path):
     assert first["wandb"] != second["wandb"]
     assert inspect_run(run_a)["exit_code"] != 0 and inspect_run(run_b)["exit_code"] == 0
     assert inspect_run(run_b)["summary"]["status"] == "ok"
+
+
+def settings(seed, n, f, **kw):
+    return JobSettings(seed, n, f, "vmap", "linear", None, 32, 2**32, **kw)
+
+
+def test_a_second_seed_of_a_shape_compiles_and_traces_nothing():
+    compiles = []
+
+    def listen(event, duration, **_):
+        if event in (dispatch.BACKEND_COMPILE_EVENT, dispatch.JAXPR_TRACE_EVENT):
+            compiles.append(event)
+
+    first = run_job(settings(0, 6, 5))
+    assert first.record["metrics"]["time/compile_s"] > 0
+    misses = compiled_measure.cache_info().misses
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        second = run_job(settings(1, 6, 5))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert second.record["status"] == "ok" and compiles == []
+    assert compiled_measure.cache_info().misses == misses
+    assert second.record["metrics"]["time/compile_s"] < first.record["metrics"]["time/compile_s"]
+
+
+def test_the_lane_table_and_histogram_are_the_kernels_numbers():
+    outcome = run_job(settings(4, 8, 5))
+    kernel = np.asarray(build_ensemble(4, 8, 5).kernel[...])
+    lanes = kernel.reshape(8, -1)
+    np.testing.assert_array_equal(outcome.kernel_sample, kernel.reshape(-1))  # fewer than 100,000 values: all
+    assert [row["lane"] for row in outcome.lanes] == list(range(8))
+    np.testing.assert_allclose([r["kernel_mean"] for r in outcome.lanes], lanes.mean(axis=1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose([r["kernel_std"] for r in outcome.lanes], lanes.std(axis=1), rtol=1e-5)
+    d = np.linalg.norm(lanes[:, None] - lanes[None], axis=-1) + np.diag([np.inf] * 8)
+    np.testing.assert_allclose([r["nearest_l2"] for r in outcome.lanes], d.min(axis=1), rtol=1e-5)
+    assert all(type(r[k]) is float for r in outcome.lanes for k in ("kernel_mean", "kernel_std", "nearest_l2"))
+    big = run_job(settings(0, 64, 64)).kernel_sample  # 262,144 values: every other one
+    np.testing.assert_array_equal(big, np.asarray(build_ensemble(0, 64, 64).kernel[...]).reshape(-1)[::2])

@@ -16,10 +16,11 @@ import jax
 import numpy as np
 import pytest
 
-from sweeper.config import ConfigError, check, job_settings
+from sweeper.config import ConfigError, JobSettings, check, job_settings
 from sweeper.diversity import lane_diversity, lane_hashes
 from sweeper.ensemble import build_ensemble
 from sweeper.forward import forward_check
+from sweeper.job import measure
 from sweeper.sharding import ShardingError, resolve_devices, sharding_metrics
 from sweeper.tree import flat_params
 
@@ -127,6 +128,23 @@ def test_the_forward_pass_runs_on_the_shards(four):
     assert seen["forward/spread"] == pytest.approx(here["forward/spread"], rel=1e-6)
 
 
+def test_a_job_on_four_devices_records_the_one_device_numbers(four):
+    seen = four[1]["job"]
+    here = measure(JobSettings(2, 64, 16, "vmap", "linear", None, 32, 2**32))
+    metrics = here.record["metrics"]
+    assert seen["metrics"]["sharding/devices"] == 4 and metrics["sharding/devices"] == 1
+    for key in ("count", "shape/kernel", "shape/bias", "forward/shape", "forward/finite", "memory/param_bytes"):
+        assert seen["metrics"][key] == metrics[key], key
+    for name in EXACT_FIELDS:
+        assert seen["metrics"][f"diversity/{name}"] == metrics[f"diversity/{name}"], name
+    for key in [f"diversity/{name}" for name in PAIRWISE_FIELDS] + ["forward/spread"]:
+        assert seen["metrics"][key] == pytest.approx(metrics[key], rel=1e-6, abs=1e-7), key
+    assert seen["sample"] == here.kernel_sample.tolist()  # the same kernel values, exactly
+    assert [row["lane"] for row in seen["lanes"]] == list(range(64))
+    for key in ("kernel_mean", "kernel_std", "nearest_l2"):
+        np.testing.assert_allclose([r[key] for r in seen["lanes"]], [r[key] for r in here.lanes], rtol=1e-5, atol=1e-7)
+
+
 def test_compiled_once_per_shape_and_device_count_with_the_seed_traced(four):
     assert four[1]["compile_once"] == {"misses": 1, "hits": 2, "distinct_seeds": 3}
 
@@ -138,6 +156,7 @@ def test_build_and_gram_matrix_stay_in_shards(four):
     # the Gram matrix: an all-to-all to coordinate slices and an all-reduce of (N, N); no all-gather
     assert memory["collectives"] == ["all-reduce", "all-to-all"]
     assert memory["stats_four"] < 4 * 64 * (64 * 64 + 64)
+    assert memory["measure_four"] < 4 * 64 * (64 * 64 + 64)  # the job's one measuring executable, per device
 
 
 def test_n_not_divisible_is_refused_in_one_line(four):

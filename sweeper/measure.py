@@ -1,0 +1,100 @@
+"""One executable per shape measures a built ensemble.
+
+Everything a job reads off the device (lane probes, per-lane kernel means and
+stds, the Gram pair statistics, the forward pass's spread and finiteness, the histogram
+sample) comes from one compiled function and reaches the host in one transfer. Like
+:func:`sweeper.ensemble.compiled_builder` it is compiled once per shape: the graph, the
+leaves' shapes, dtypes and shardings, F, B and the diversity budget.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from sweeper.diversity import DEFAULT_MAX_LANES, SamplePlan, default_promise, lane_stats, plan_for
+from sweeper.forward import apply_lanes, forward_input, forward_summary
+from sweeper.sharding import mesh_of
+from sweeper.tree import flat_params, kernels
+
+HISTOGRAM_VALUES = 100_000  # kernel values kept for the W&B histogram
+
+StateSpec = tuple[Any, tuple[tuple[Any, ...], ...]]  # (treedef, (shape, dtype, weak_type, sharding) per leaf)
+
+
+def state_spec(state: Any) -> StateSpec:
+    """What an executable is compiled for: the state's structure and each leaf's aval and sharding."""
+    leaves, treedef = jax.tree.flatten(state)
+    return treedef, tuple((x.shape, x.dtype, getattr(x, "weak_type", False), x.sharding) for x in leaves)
+
+
+@dataclass(frozen=True)
+class CompiledMeasure:
+    """The measurements of one shape, compiled; call it with the ensemble's ``nnx.State``."""
+
+    executable: Any
+    plan: SamplePlan  # the lanes and coordinates behind the pairwise statistics
+    promised: dict[str, float]  # kernel leaf -> the std its initializer promises
+    x: np.ndarray  # the forward pass's input batch (B, F)
+    forward_shape: tuple[int, ...]  # (N, B, F_out)
+    compile_s: float
+
+    def __call__(self, state: Any) -> dict[str, Any]:
+        """Every statistic as host arrays: ``diversity`` (for :func:`diversity_report`),
+        ``forward`` (spread, finite) and, with a kernel, ``lane_mean``, ``lane_std``, ``sample``."""
+        return jax.device_get(self.executable(state, self.plan.indices, self.x))
+
+
+@functools.lru_cache(maxsize=128)
+def compiled_measure(
+    graphdef: Any, spec: StateSpec, features: int, batch: int, budget: int, max_lanes: int = DEFAULT_MAX_LANES
+) -> CompiledMeasure:
+    """Trace and compile the measurements for one shape; cached, so each shape pays once."""
+    start = time.perf_counter()
+    treedef, specs = spec
+    avals = [jax.ShapeDtypeStruct(shape, dtype, weak_type=weak, sharding=where) for shape, dtype, weak, where in specs]
+    abstract = jax.tree.unflatten(treedef, avals)
+    leaves = flat_params(nnx.merge(graphdef, abstract))
+    n = next(iter(leaves.values())).shape[0]
+    plan, promised = plan_for(leaves, budget, max_lanes), default_promise(leaves)
+    first = next(iter(kernels(leaves)), None)
+    mesh = mesh_of(next(iter(leaves.values())))
+    forward_shape = []
+
+    def measure(state, indices, x):
+        ensemble = nnx.merge(graphdef, state)
+        leaves = flat_params(ensemble)
+        out = {"diversity": lane_stats(leaves, indices, plan.weights, tuple(promised), mesh)}
+        if first is not None:
+            lanes = jnp.reshape(leaves[first], (n, -1))
+            out["lane_mean"], out["lane_std"] = jnp.mean(lanes, axis=1), jnp.std(lanes, axis=1)
+            flat = jnp.reshape(leaves[first], (-1,))
+            out["sample"] = flat[:: max(1, flat.size // HISTOGRAM_VALUES)]
+        outputs = apply_lanes(ensemble, x)
+        forward_shape.extend(outputs.shape)  # known while tracing
+        out["forward"] = forward_summary(outputs)
+        return out
+
+    x = forward_input(features, batch)
+    executable = jax.jit(measure).lower(abstract, plan.indices, x).compile()
+    return CompiledMeasure(executable, plan, promised, x, tuple(forward_shape), time.perf_counter() - start)
+
+
+def lane_rows(stats: Mapping[str, Any], nearest: np.ndarray | None) -> list[dict[str, Any]]:
+    """One W&B table row per lane: its kernel's mean and std, and its nearest lane's L2 distance."""
+    if "lane_mean" not in stats:
+        return []
+    means, stds = (np.asarray(stats[k], np.float64).tolist() for k in ("lane_mean", "lane_std"))
+    near = [None] * len(means) if nearest is None else np.asarray(nearest, np.float64).tolist()
+    return [
+        {"lane": lane, "kernel_mean": mean, "kernel_std": std, "nearest_l2": d}
+        for lane, (mean, std, d) in enumerate(zip(means, stds, near, strict=True))
+    ]
