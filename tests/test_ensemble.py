@@ -33,7 +33,7 @@ def test_batched_init_count_from_floats(seed, n, f):
     assert out.tolist() == [int(n), int(f), int(n)]
 
 
-@pytest.mark.parametrize(("n", "f"), [(1, 1), (1, 7), (3, 4), (16, 8), (64, 32)])
+@pytest.mark.parametrize(("n", "f"), [(1, 1), (1, 7), (3, 4), (16, 8), (64, 32), (256, 64)])
 @pytest.mark.parametrize("seed", [0, 1, 2**31 - 1, 4294967295])
 def test_compiled_build_is_bit_identical_to_the_eager_recipe(seed, n, f):
     expected = eager_recipe(seed, n, f)
