@@ -9,7 +9,6 @@ leaves' shapes, dtypes and shardings, F, B and the diversity budget.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +20,9 @@ import numpy as np
 from flax import nnx
 
 from sweeper.diversity import DEFAULT_MAX_LANES, SamplePlan, default_promise, lane_stats, plan_for
+from sweeper.ensemble import compiler_options
 from sweeper.forward import apply_lanes, forward_input, forward_summary
+from sweeper.memo import shared_lru_cache
 from sweeper.sharding import mesh_of
 from sweeper.tree import flat_params, kernels
 
@@ -53,7 +54,7 @@ class CompiledMeasure:
         return jax.device_get(self.executable(state, self.plan.indices, self.x))
 
 
-@functools.lru_cache(maxsize=128)
+@shared_lru_cache(maxsize=128)
 def compiled_measure(
     graphdef: Any, spec: StateSpec, features: int, batch: int, budget: int, max_lanes: int = DEFAULT_MAX_LANES
 ) -> CompiledMeasure:
@@ -84,7 +85,7 @@ def compiled_measure(
         return out
 
     x = forward_input(features, batch)
-    executable = jax.jit(measure).lower(abstract, plan.indices, x).compile()
+    executable = jax.jit(measure).lower(abstract, plan.indices, x).compile(compiler_options())
     return CompiledMeasure(executable, plan, promised, x, tuple(forward_shape), time.perf_counter() - start)
 
 
