@@ -1,3 +1,3 @@
-from sweeper.app import cli
+from sweeper.command import main
 
-cli()
+main()

@@ -138,8 +138,4 @@ def cli() -> None:
         check_overrides(command_line_overrides(sys.argv[1:]))
     except ConfigError as err:
         sys.exit(f"sweeper: {err} (nothing was run)")
-    if {"-m", "--multirun"} & set(sys.argv[1:]):
-        from sweeper import tracker_process
-
-        tracker_process.start()  # W&B and matplotlib load on the other core while this process starts up
     main()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import logging
 import os
 import pickle
@@ -103,14 +104,24 @@ class Template:
         self.config = config
         self.frozen = pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
         self.frozen_task = pickle.dumps(without_hydra(config), protocol=pickle.HIGHEST_PROTOCOL)
+        # what HydraConfig.set_config makes of a job's config: a root holding a copy of its hydra node
+        self.frozen_hydra = pickle.dumps(OmegaConf.masked_copy(config, "hydra"), protocol=pickle.HIGHEST_PROTOCOL)
         self.yaml_sections: dict[str, str] = {}
 
 
 @dataclass
 class ComposedJob:
-    config: DictConfig  # the whole config, ``hydra`` included: what callbacks and HydraConfig see
+    config: DictConfig  # the whole config, ``hydra`` included: what callbacks see
     task: DictConfig  # the config without ``hydra``: what the task function gets
+    hydra_config: DictConfig  # ``{"hydra": a copy of config.hydra}``: what HydraConfig holds while the job runs
     hydra_yaml: Callable[[DictConfig], str]  # the text of ``.hydra/hydra.yaml`` for the job's Hydra config
+
+    def set_hydra(self, fields: dict[str, Any]) -> None:
+        """Set ``hydra.<key>`` to each value, in the config and its Hydra config alike."""
+        for root in (self.config, self.hydra_config):
+            with read_write(root.hydra), open_dict(root.hydra):
+                for key, value in fields.items():
+                    OmegaConf.update(root, f"hydra.{key}", value, merge=False)
 
 
 class Composer:
@@ -147,26 +158,32 @@ class Composer:
         config = pickle.loads(template.frozen) if fresh else template.config
         # every value key of the structure is set here, so a reused template keeps no stale value
         _set_values(config, values)
-        task = [o for o in parsed if not o.is_hydra_override()]
         with open_dict(config.hydra):
-            config.hydra.overrides.task = [o.input_line for o in task]
-            settings = config.hydra.job.config.override_dirname
-            config.hydra.job.override_dirname = get_overrides_dirname(
-                overrides=task,
-                kv_sep=settings.kv_sep,
-                item_sep=settings.item_sep,
-                exclude_keys=list(settings.exclude_keys),
-            )
+            for key, value in _job_fields(parsed, config).items():
+                OmegaConf.update(config, f"hydra.{key}", value, merge=False)
         return config
 
     def job(self, overrides: Sequence[str]) -> ComposedJob:
-        """The job's config, its task config (:func:`without_hydra`) and its ``hydra.yaml`` writer."""
-        config = self(overrides)
-        _, values, structure = self._parse(overrides)
+        """The job's config, its task config (:func:`without_hydra`), its Hydra config and its ``hydra.yaml`` writer."""
+        parsed, values, structure = self._parse(overrides)
         template = self._template(overrides, structure)
-        task = pickle.loads(template.frozen_task)
+        config, task = pickle.loads(template.frozen), pickle.loads(template.frozen_task)
+        _set_values(config, values)
         _set_values(task, values)
-        return ComposedJob(config, task, functools.partial(hydra_yaml, shared=template.yaml_sections))
+        hydra_yaml_text = functools.partial(hydra_yaml, shared=template.yaml_sections)
+        job = ComposedJob(config, task, pickle.loads(template.frozen_hydra), hydra_yaml_text)
+        job.set_hydra(_job_fields(parsed, config))
+        return job
+
+
+def _job_fields(parsed: list[Override], config: DictConfig) -> dict[str, Any]:
+    """The Hydra fields that tell a structure's jobs apart, before the launcher numbers them."""
+    task = [o for o in parsed if not o.is_hydra_override()]
+    settings = config.hydra.job.config.override_dirname
+    dirname = get_overrides_dirname(
+        overrides=task, kv_sep=settings.kv_sep, item_sep=settings.item_sep, exclude_keys=list(settings.exclude_keys)
+    )
+    return {"overrides.task": [o.input_line for o in task], "job.override_dirname": dirname}
 
 
 def _set_values(config: DictConfig, values: list[Override]) -> None:
@@ -193,38 +210,42 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     log.info(f"Launching {len(job_overrides)} jobs locally")
     compose = composer_for(context.config_loader, config)
+    gc.freeze()  # start-up's objects (JAX, Flax, Hydra) live on: full collections between jobs skip them (~0.1 s each)
     runs = []
     for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         job = compose.job(overrides)
-        with open_dict(job.config):
-            job.config.hydra.job.id = idx
-            job.config.hydra.job.num = idx
+        job.set_hydra({"job.id": idx, "job.num": idx})
         runs.append(run_job(context.callbacks, launcher.task_function, job))
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return runs
 
 
+def _set_hydra_config(job: ComposedJob) -> None:
+    """What ``HydraConfig.instance().set_config(job.config)`` does, its copy already made by the composer."""
+    for root in (job.config, job.hydra_config):
+        OmegaConf.set_readonly(root.hydra, True)
+    job.hydra_config.hydra._set_parent(job.config)  # interpolations from hydra into the job's config resolve
+    HydraConfig.instance().cfg = job.hydra_config
+
+
 def run_job(callbacks: Any, task_function: Callable, job: ComposedJob) -> JobReturn:
     """Hydra's ``hydra.core.utils.run_job`` for a sweep's job, without its redundant work.
 
-    Hydra sets the Hydra config twice (each a copy of the ``hydra`` node), deep-copies the
-    whole config and the Hydra config once more each, and dumps the whole Hydra config to
-    YAML. Here the Hydra config is set once and the job's output directory written into it
-    as into the config; the task config comes from the composer; the JobReturn keeps the
-    job's own Hydra config object; ``hydra.yaml`` reuses the text its structure's jobs share.
+    Hydra sets the Hydra config twice (each a deep copy of the ``hydra`` node), deep-copies
+    the whole config and the Hydra config once more each, and dumps the whole Hydra config
+    to YAML. Here the composer has made each copy from a pickled template, the job's output
+    directory is written into the config and its Hydra config alike, the JobReturn keeps the
+    job's own Hydra config object, and ``hydra.yaml`` reuses the text its structure's jobs share.
     The rest is Hydra's, in Hydra's order: output directory, ``chdir``, logging, the three
     ``.hydra`` files, ``env_set``, callbacks.
     """
-    config, task_cfg = job.config, job.task
+    config, task_cfg, hydra_cfg = job.config, job.task, job.hydra_config
     old_cwd = os.getcwd()
     orig_hydra_cfg = HydraConfig.instance().cfg
-    HydraConfig.instance().set_config(config)
-    hydra_cfg = HydraConfig.instance().cfg
+    _set_hydra_config(job)
     output_dir = os.path.join(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir))
-    for node in (config, hydra_cfg):
-        with read_write(node.hydra.runtime), open_dict(node.hydra.runtime):
-            node.hydra.runtime.output_dir = os.path.abspath(output_dir)
+    job.set_hydra({"runtime.output_dir": os.path.abspath(output_dir)})
     chdir = False
     try:
         ret = JobReturn()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import gc
 import itertools
 import os
 import pickle
@@ -256,7 +257,8 @@ def main() -> None:
     import wandb
 
     wandb.setup()  # W&B's service starts while the sweep starts up
-    threading.Thread(target=_load_matplotlib, daemon=True).start()  # for the plots at the sweep's end
+    _load_matplotlib()  # for the plots at the end; by the first job's end, start-up is over
+    gc.freeze()  # W&B's own objects live on: full collections between runs skip them
     serve(inbox, out)
 
 

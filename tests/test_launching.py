@@ -126,12 +126,13 @@ def test_run_job_does_what_hydras_run_job_does(loader_and_master, tmp_path):
     compose = Composer(loader, _master(loader, ours_dir))
     hydras_master, context = _master(loader, hydras_dir), HydraContext(config_loader=loader, callbacks=Callbacks())
     setup_globals()
-    for idx, overrides in enumerate(GRID * 2):  # the second round reuses every structure's template
+    chdir = ["seed=11", "num_inits=1", "features=2", "hydra.job.chdir=true"]
+    for idx, overrides in enumerate([*GRID, chdir] * 2):  # the second round reuses every structure's template
         job = compose.job(overrides)
         config = loader.load_sweep_config(hydras_master, overrides)
-        for c in (job.config, config):
-            with open_dict(c):
-                c.hydra.job.id = c.hydra.job.num = idx
+        job.set_hydra({"job.id": idx, "job.num": idx})
+        with open_dict(config):
+            config.hydra.job.id = config.hydra.job.num = idx
         ours = _launched(lambda task, job=job: launching.run_job(Callbacks(), task, job))
         hydras = _launched(
             lambda task, config=config: hydras_run_job(
