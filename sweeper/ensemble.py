@@ -25,7 +25,6 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from sweeper.memo import shared_lru_cache
 from sweeper.models import Factory, resolve_model
 from sweeper.sharding import check_lanes, lane_mesh, lane_sharding
 
@@ -128,7 +127,7 @@ def abstract_ensemble(model: str | Factory, constructor: str, n: int, features: 
         ) from err
 
 
-@shared_lru_cache(maxsize=128)
+@functools.lru_cache(maxsize=128)
 def compiled_builder(
     model: str | Factory, constructor: str, n: int, features: int, devices: int = 1
 ) -> CompiledBuilder:

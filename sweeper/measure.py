@@ -9,6 +9,7 @@ leaves' shapes, dtypes and shardings, F, B and the diversity budget.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from flax import nnx
 from sweeper.diversity import DEFAULT_MAX_LANES, SamplePlan, default_promise, lane_stats, plan_for
 from sweeper.ensemble import compiler_options
 from sweeper.forward import apply_lanes, forward_input, forward_summary
-from sweeper.memo import shared_lru_cache
 from sweeper.sharding import mesh_of
 from sweeper.tree import flat_params, kernels
 
@@ -54,7 +54,7 @@ class CompiledMeasure:
         return jax.device_get(self.executable(state, self.plan.indices, self.x))
 
 
-@shared_lru_cache(maxsize=128)
+@functools.lru_cache(maxsize=128)
 def compiled_measure(
     graphdef: Any, spec: StateSpec, features: int, batch: int, budget: int, max_lanes: int = DEFAULT_MAX_LANES
 ) -> CompiledMeasure:
