@@ -88,7 +88,7 @@ class Tracker:
         self.reply(self.send("drain", wants_reply=True))
 
     def close(self) -> None:
-        """Finish what is open, stop the process and wait for it."""
+        """Finish what is open and let the process go; W&B's own shutdown runs on as this one exits."""
         if self.closed:
             return
         self.closed = True
@@ -97,7 +97,6 @@ class Tracker:
         except TrackerError as err:
             print(f"sweeper: {err}", file=sys.stderr)
         self.process.stdin.close()
-        self.process.wait()
 
 
 class RemoteRun:
@@ -133,6 +132,14 @@ class RemoteRun:
 
 
 _tracker: Tracker | None = None
+_started: list[Tracker] = []
+
+
+@atexit.register  # registered first, so it runs last: the W&B shutdown overlaps this process's own
+def _reap() -> None:
+    for tracker in _started:
+        tracker.close()
+        tracker.process.wait()
 
 
 def start() -> Tracker:
@@ -140,7 +147,7 @@ def start() -> Tracker:
     global _tracker
     if _tracker is None or not _tracker.alive:
         _tracker = Tracker()
-        atexit.register(_tracker.close)
+        _started.append(_tracker)
     return _tracker
 
 
