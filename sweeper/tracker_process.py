@@ -49,6 +49,7 @@ class Tracker:
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.keys = itertools.count()
         self.replies: dict[int, tuple[bool, Any]] = {}
+        self.sending, self.reading = threading.Lock(), threading.Lock()  # a thread-pool launcher's jobs share the pipes
         self.closed = False
 
     @property
@@ -57,7 +58,7 @@ class Tracker:
 
     def send(self, op: str, args: tuple = (), key: int | None = None, wants_reply: bool = False) -> int:
         key = next(self.keys) if key is None else key
-        with shielded():  # a signal must not cut a message in half
+        with shielded(), self.sending:  # a signal must not cut a message in half
             try:
                 pickle.dump((op, key, wants_reply, args), self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 self.process.stdin.flush()
@@ -67,7 +68,7 @@ class Tracker:
 
     def reply(self, key: int) -> Any:
         """The reply to request ``key``; raises :class:`TrackerError` if it failed."""
-        with shielded():
+        with shielded(), self.reading:
             while key not in self.replies:
                 try:
                     got, ok, value = pickle.load(self.process.stdout)
