@@ -72,12 +72,33 @@ def commands(grid: str, sweep_dir: Path) -> dict[str, list[str]]:
 
 def launch(command: list[str], log: Path, cache: Path) -> dict:
     """Run one sweep to the end; its wall time and its start and end on the file clock."""
-    env = os.environ | {"JAX_COMPILATION_CACHE_DIR": str(cache), "SWEEPER_COMPILATION_CACHE": str(cache)}
+    env = os.environ | {
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "SWEEPER_COMPILATION_CACHE": str(cache),
+        "SWEEPER_TRACKER_PROFILE": str(tracker_profile(log)),  # what W&B cost the tracker process
+    }
     with open(log, "w") as fh:
         t0, start = time.time(), time.perf_counter()
         rc = subprocess.run(command, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False).returncode
         wall, t1 = time.perf_counter() - start, time.time()
     return {"wall_s": wall, "t0": t0, "t1": t1, "rc": rc, "load_1m": os.getloadavg()[0]}
+
+
+def tracker_profile(log: Path) -> Path:
+    return log.with_suffix(".tracker.json")
+
+
+TRACKER_OPS = {"start": "run starts", "call": "metrics, tables, histograms", "finish": "run finishes"}
+TRACKER_OPS |= {"report_sweep": "plots + the sweep's run"}
+
+
+def tracker_phases(path: Path) -> dict[str, float]:
+    """The tracker process's busy seconds by request, if it wrote them: W&B's cost, off the sweep's wall."""
+    if not path.exists():
+        return {}
+    busy = json.loads(path.read_text())["busy_s"]
+    phases = {"(other core) W&B tracker process, busy": sum(busy.values())}
+    return phases | {f"(other core)   {label}": busy.get(op, 0.0) for op, label in TRACKER_OPS.items()}
 
 
 def job_work(app: str, sweep_dir: Path) -> list[float]:
@@ -172,7 +193,10 @@ def run_grid(grid: str, root: Path) -> tuple[list[dict], dict[str, dict]]:
                 if result["rc"]:
                     print(f"[{grid}] {app} {run}: exit status {result['rc']}", file=sys.stderr, flush=True)
                 if app == "sweeper" and sweep_dir.exists():
-                    profiles[f"{grid} {run}"] = profile(sweep_dir, result["t0"], result["t1"])
+                    phases = profile(sweep_dir, result["t0"], result["t1"])
+                    profiles[f"{grid} {run}"] = phases | tracker_phases(
+                        tracker_profile(root / grid / f"{app}-{run}.log")
+                    )
     walls = {(r["app"], r["run"]): r["wall_s"] for r in rows}
     for r in rows:
         r["plain/sweeper"] = walls["plain", r["run"]] / walls["sweeper", r["run"]]

@@ -24,12 +24,15 @@ import atexit
 import collections
 import gc
 import itertools
+import json
 import os
 import pickle
 import signal
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from sweeper.interrupts import shielded
@@ -207,53 +210,73 @@ class Inbox:
             return start
 
 
+class Runs:
+    """The tracker process's runs, one per request key, and the seconds spent on each kind of request."""
+
+    def __init__(self) -> None:
+        self.open: dict[int, Run] = {}
+        self.failed_starts: dict[int, str] = {}
+        self.busy: collections.Counter = collections.Counter()
+
+    def start(self, key: int, *args) -> str | None:
+        run = Run(*args)
+        try:
+            self.open[key] = run.__enter__()
+        except Exception as err:
+            self.failed_starts[key] = f"W&B: {one_line(err)}"
+            raise TrackerError(self.failed_starts[key]) from err
+        return run.path
+
+    def call(self, key: int, method: str, *args) -> None:
+        if key in self.failed_starts:
+            raise TrackerError(self.failed_starts[key])
+        getattr(self.open[key], method)(*args)
+
+    def finish(self, key: int, exit_code: int) -> None:
+        self.failed_starts.pop(key, None)
+        if (run := self.open.pop(key, None)) is not None:
+            if exit_code == 0:
+                run.succeed()
+            run.__exit__(None, None, None)
+
+    def report_sweep(self, key: int, *args) -> None:
+        report_sweep(*args)
+
+    def drain(self, key: int) -> None:
+        pass  # requests are served in order: every one sent before this is done
+
+    def close_all(self) -> None:
+        for run in self.open.values():  # never finished by the sweep: it ended early
+            run.__exit__(None, None, None)
+        self.open.clear()
+
+
 def serve(inbox: Inbox, out) -> None:
-    runs: dict[int, Run] = {}
-    failed_starts: dict[int, str] = {}
+    runs = Runs()
 
     def answer(key: int, ok: bool, value: Any) -> None:
         pickle.dump((key, ok, value), out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
 
-    while (message := inbox.next()) is not None:
+    while (message := inbox.next()) is not None and message[0] != "close":
         op, key, wants_reply, args = message
-        value = None
+        began = time.perf_counter()
         try:
-            if op == "start":
-                run = Run(*args)
-                try:
-                    runs[key] = run.__enter__()
-                except Exception as err:
-                    failed_starts[key] = f"W&B: {one_line(err)}"
-                    raise TrackerError(failed_starts[key]) from err
-                value = run.path
-            elif op == "call":
-                if key in failed_starts:
-                    raise TrackerError(failed_starts[key])
-                method, *call_args = args
-                getattr(runs[key], method)(*call_args)
-            elif op == "finish":
-                failed_starts.pop(key, None)
-                if (run := runs.pop(key, None)) is not None:
-                    if args[0] == 0:
-                        run.succeed()
-                    run.__exit__(None, None, None)
-            elif op == "report_sweep":
-                report_sweep(*args)
-            elif op == "close":
-                break
+            value = getattr(runs, op)(key, *args)
         except Exception as err:
-            if not wants_reply:
-                print(f"sweeper: W&B tracker: {op} failed: {one_line(err)}", file=sys.stderr, flush=True)
+            if wants_reply:
+                answer(key, False, str(err) if isinstance(err, TrackerError) else one_line(err))
             else:
-                answer(key, False, one_line(err) if not isinstance(err, TrackerError) else str(err))
-            continue
-        if wants_reply:
-            answer(key, True, value)
-    for run in runs.values():  # never finished by the sweep: it ended early
-        run.__exit__(None, None, None)
+                print(f"sweeper: W&B tracker: {op} failed: {one_line(err)}", file=sys.stderr, flush=True)
+        else:
+            if wants_reply:
+                answer(key, True, value)
+        runs.busy[op] += time.perf_counter() - began
+    runs.close_all()
+    if where := os.environ.get("SWEEPER_TRACKER_PROFILE"):  # for the sweep benchmark
+        Path(where).write_text(json.dumps({"busy_s": dict(runs.busy)}))
     if message is not None:
-        answer(key, True, None)
+        answer(message[1], True, None)
 
 
 def main() -> None:
