@@ -29,6 +29,7 @@ from sweeper.ensemble import abstract_ensemble, timed_build
 from sweeper.forward import forward_metrics
 from sweeper.measure import compiled_measure, lane_rows, state_spec
 from sweeper.memory import check_fits, device_peak_bytes, max_rss_bytes
+from sweeper.records import one_line
 from sweeper.sharding import resolve_devices, sharding_metrics
 from sweeper.tree import flat_params, leaf_bytes, param_bytes
 
@@ -129,12 +130,6 @@ def _record(settings: JobSettings, metrics: dict[str, Any], error: str | None) -
         "error": error,
         "env": environment(),
     }
-
-
-def one_line(err: BaseException) -> str:
-    """``Type: first line of the message``, as short as an error report can be."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__
 
 
 def run_job(settings: JobSettings) -> JobOutcome:
