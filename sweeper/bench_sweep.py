@@ -88,8 +88,12 @@ def tracker_profile(log: Path) -> Path:
     return log.with_suffix(".tracker.json")
 
 
-TRACKER_OPS = {"start": "run starts", "call": "metrics, tables, histograms", "finish": "run finishes"}
-TRACKER_OPS |= {"report_sweep": "plots + the sweep's run"}
+TRACKER_OPS = {  # the tracker process's requests, as the profile names them
+    "start": "run starts",
+    "call": "metrics, tables, histograms",
+    "finish": "run finishes",
+    "report_sweep": "plots + the sweep's run",
+}
 
 
 def tracker_phases(path: Path) -> dict[str, float]:

@@ -119,9 +119,13 @@ class ComposedJob:
     def set_hydra(self, fields: dict[str, Any]) -> None:
         """Set ``hydra.<key>`` to each value, in the config and its Hydra config alike."""
         for root in (self.config, self.hydra_config):
-            with read_write(root.hydra), open_dict(root.hydra):
-                for key, value in fields.items():
-                    OmegaConf.update(root, f"hydra.{key}", value, merge=False)
+            _set_hydra(root, fields)
+
+
+def _set_hydra(root: DictConfig, fields: dict[str, Any]) -> None:
+    with read_write(root.hydra), open_dict(root.hydra):
+        for key, value in fields.items():
+            OmegaConf.update(root, f"hydra.{key}", value, merge=False)
 
 
 class Composer:
@@ -158,9 +162,7 @@ class Composer:
         config = pickle.loads(template.frozen) if fresh else template.config
         # every value key of the structure is set here, so a reused template keeps no stale value
         _set_values(config, values)
-        with open_dict(config.hydra):
-            for key, value in _job_fields(parsed, config).items():
-                OmegaConf.update(config, f"hydra.{key}", value, merge=False)
+        _set_hydra(config, _job_fields(parsed, config))
         return config
 
     def job(self, overrides: Sequence[str]) -> ComposedJob:
