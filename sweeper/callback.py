@@ -118,17 +118,16 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
     print(summary.format_table(rows), flush=True)
     print(summary.report(rows), flush=True)
     report = (tracker_settings(config, sweep_dir), rows, str(sweep_dir), totals, not failed)
+    reported = True
     try:  # plots and the sweep's W&B run: in the tracker process, which has matplotlib loaded by now
         tracker.report_sweep(*report) if tracker else report_sweep(*report)
     except Exception as err:
         print(f"sweeper: the sweep's plots or W&B run failed: {type(err).__name__}: {err}", file=sys.stderr)
-        return False
+        reported = False
     finally:
         tracker_process.stop()
-        took = "" if seconds is None else f" ({seconds:.1f} s)"
-        print(f"sweep: {sweep_dir}{took}; summary.csv and plots written there", flush=True)
-        if failed:
-            print(
-                f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True
-            )
-    return not failed and bool(rows)
+    took = "" if seconds is None else f" ({seconds:.1f} s)"
+    print(f"sweep: {sweep_dir}{took}; summary.csv {'and plots ' if reported else ''}written there", flush=True)
+    if failed:
+        print(f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True)
+    return reported and not failed and bool(rows)
