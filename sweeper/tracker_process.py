@@ -93,6 +93,7 @@ class Tracker:
         except TrackerError as err:
             print(f"sweeper: {err}", file=sys.stderr)
         self.process.stdin.close()
+        self.process.stdout.close()  # nothing more to read: every reply is in
 
 
 class RemoteRun:
