@@ -1,39 +1,39 @@
 """sweeper: build, check and sweep batched Flax NNX ensembles.
 
 The core (this namespace) is pure JAX/Flax: no Hydra, no OmegaConf, no W&B.
-The command line lives in :mod:`sweeper.app`. Names are imported on first use, so
+The command line lives in :mod:`sweeper.cli.app`. Names are imported on first use, so
 processes that need no JAX (the W&B tracker process, ``sweeper --help``) start fast.
 """
 
 import importlib
 
 _HOMES = {
-    "CONSTRUCTORS": "sweeper.ensemble",
-    "CompiledBuilder": "sweeper.ensemble",
-    "DiversityReport": "sweeper.diversity",
-    "MLP": "sweeper.models",
-    "MODELS": "sweeper.models",
-    "PitfallError": "sweeper.ensemble",
-    "ShardingError": "sweeper.sharding",
-    "batched_init_count": "sweeper.ensemble",
-    "build_ensemble": "sweeper.ensemble",
-    "check_shapes": "sweeper.checks",
-    "compiled_builder": "sweeper.ensemble",
-    "ensemble_forward": "sweeper.forward",
-    "expected_shapes": "sweeper.checks",
-    "flat_params": "sweeper.tree",
-    "forward_check": "sweeper.forward",
-    "lane_diversity": "sweeper.diversity",
-    "lane_mesh": "sweeper.sharding",
-    "loop_build": "sweeper.ensemble",
-    "param_bytes": "sweeper.tree",
-    "prediction_spread": "sweeper.forward",
-    "resolve_devices": "sweeper.sharding",
-    "resolve_model": "sweeper.models",
-    "shape_metrics": "sweeper.checks",
-    "shard_shape": "sweeper.sharding",
-    "timed_build": "sweeper.ensemble",
-    "vmap_constructor": "sweeper.ensemble",
+    "CONSTRUCTORS": "sweeper.core.ensemble",
+    "CompiledBuilder": "sweeper.core.ensemble",
+    "DiversityReport": "sweeper.core.diversity",
+    "MLP": "sweeper.core.models",
+    "MODELS": "sweeper.core.models",
+    "PitfallError": "sweeper.core.ensemble",
+    "ShardingError": "sweeper.core.sharding",
+    "batched_init_count": "sweeper.core.ensemble",
+    "build_ensemble": "sweeper.core.ensemble",
+    "check_shapes": "sweeper.core.checks",
+    "compiled_builder": "sweeper.core.ensemble",
+    "ensemble_forward": "sweeper.core.forward",
+    "expected_shapes": "sweeper.core.checks",
+    "flat_params": "sweeper.core.tree",
+    "forward_check": "sweeper.core.forward",
+    "lane_diversity": "sweeper.core.diversity",
+    "lane_mesh": "sweeper.core.sharding",
+    "loop_build": "sweeper.core.ensemble",
+    "param_bytes": "sweeper.core.tree",
+    "prediction_spread": "sweeper.core.forward",
+    "resolve_devices": "sweeper.core.sharding",
+    "resolve_model": "sweeper.core.models",
+    "shape_metrics": "sweeper.core.checks",
+    "shard_shape": "sweeper.core.sharding",
+    "timed_build": "sweeper.core.ensemble",
+    "vmap_constructor": "sweeper.core.ensemble",
 }
 __all__ = sorted(_HOMES)
 

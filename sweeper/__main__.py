@@ -1,3 +1,3 @@
-from sweeper.command import main
+from sweeper.cli.command import main
 
 main()

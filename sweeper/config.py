@@ -10,8 +10,8 @@ import math
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any
 
-from sweeper.ensemble import CONSTRUCTORS
-from sweeper.models import MODELS
+from sweeper.core.ensemble import CONSTRUCTORS
+from sweeper.core.models import MODELS
 
 MAX_SEED = 2**32 - 1  # without jax_enable_x64, JAX keeps a seed's low 32 bits: larger ones collide
 WANDB_MODES = ("offline", "online", "disabled")

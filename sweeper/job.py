@@ -22,16 +22,16 @@ import jax
 import numpy as np
 from flax import nnx
 
-from sweeper.checks import compare_shapes, expected_shapes, shape_metrics
 from sweeper.config import JobSettings
-from sweeper.diversity import diversity_report
-from sweeper.ensemble import abstract_ensemble, timed_build
-from sweeper.forward import forward_metrics
-from sweeper.measure import compiled_measure, lane_rows, state_spec
-from sweeper.memory import check_fits, device_peak_bytes, max_rss_bytes
+from sweeper.core.checks import compare_shapes, expected_shapes, shape_metrics
+from sweeper.core.diversity import diversity_report
+from sweeper.core.ensemble import abstract_ensemble, timed_build
+from sweeper.core.forward import forward_metrics
+from sweeper.core.measure import compiled_measure, lane_rows, state_spec
+from sweeper.core.memory import check_fits, device_peak_bytes, max_rss_bytes
+from sweeper.core.sharding import resolve_devices, sharding_metrics
+from sweeper.core.tree import flat_params, leaf_bytes, param_bytes
 from sweeper.records import one_line
-from sweeper.sharding import resolve_devices, sharding_metrics
-from sweeper.tree import flat_params, leaf_bytes, param_bytes
 
 
 @dataclass

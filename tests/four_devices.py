@@ -17,13 +17,13 @@ import numpy as np
 from flax import nnx
 
 from sweeper.config import JobSettings
-from sweeper.diversity import _pair_blocks, _pair_stats, lane_diversity, lane_hashes, plan_for
-from sweeper.ensemble import build_ensemble, compiled_builder
-from sweeper.forward import forward_check
+from sweeper.core.diversity import _pair_blocks, _pair_stats, lane_diversity, lane_hashes, plan_for
+from sweeper.core.ensemble import build_ensemble, compiled_builder
+from sweeper.core.forward import forward_check
+from sweeper.core.measure import compiled_measure, state_spec
+from sweeper.core.sharding import ShardingError, mesh_of, resolve_devices, shard_shape
+from sweeper.core.tree import flat_params
 from sweeper.job import measure
-from sweeper.measure import compiled_measure, state_spec
-from sweeper.sharding import ShardingError, mesh_of, resolve_devices, shard_shape
-from sweeper.tree import flat_params
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")

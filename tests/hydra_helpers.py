@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
-import sweeper.app  # noqa: F401 - registers the schema in the ConfigStore
+import sweeper.cli.app  # noqa: F401 - registers the schema in the ConfigStore
 
 
 @contextmanager
@@ -22,7 +22,7 @@ def run_in_process(overrides, output_dir):
     from hydra.types import RunMode
     from omegaconf import OmegaConf, open_dict
 
-    from sweeper.app import run_configured_job
+    from sweeper.cli.app import run_configured_job
 
     with composed(overrides, return_hydra_config=True) as cfg:
         OmegaConf.set_readonly(cfg.hydra, False)

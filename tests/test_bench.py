@@ -3,7 +3,7 @@
 import json
 import math
 
-from sweeper import bench
+from sweeper.bench import core as bench
 
 
 def test_quick_core_writes_consistent_table_and_png(tmp_path, capsys):

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sweeper.checks import check_shapes, shape_metrics
-from sweeper.ensemble import build_ensemble
-from sweeper.forward import ensemble_forward, forward_check, prediction_spread
+from sweeper.core.checks import check_shapes, shape_metrics
+from sweeper.core.ensemble import build_ensemble
+from sweeper.core.forward import ensemble_forward, forward_check, prediction_spread
 
 
 def test_linear_shapes_are_exact_tuples():

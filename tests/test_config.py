@@ -5,9 +5,9 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
-from sweeper.callback import sweep_arguments
+from sweeper.cli.callback import sweep_arguments
+from sweeper.cli.preflight import check_overrides
 from sweeper.config import MAX_SEED, ConfigError, JobSettings, job_settings
-from sweeper.preflight import check_overrides
 
 from .hydra_helpers import composed
 
@@ -49,12 +49,12 @@ def test_builtin_models(name):
 
 
 def test_custom_model_needs_an_import_path():
-    with composed(["model=custom", "model.factory=sweeper.models:mlp"]) as cfg:
+    with composed(["model=custom", "model.factory=sweeper.core.models:mlp"]) as cfg:
         settings = job_settings(cfg)
     assert (settings.model, settings.model_factory, settings.factory) == (
         "custom",
-        "sweeper.models:mlp",
-        "sweeper.models:mlp",
+        "sweeper.core.models:mlp",
+        "sweeper.core.models:mlp",
     )
     with (
         composed(["model=custom", "model.factory=not_a_path"]) as cfg,

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sweeper.diversity import lane_diversity, lecun_std
-from sweeper.ensemble import build_ensemble
-from sweeper.tree import flat_params
+from sweeper.core.diversity import lane_diversity, lecun_std
+from sweeper.core.ensemble import build_ensemble
+from sweeper.core.tree import flat_params
 
 
 def numpy_reference(leaves):

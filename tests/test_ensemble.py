@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sweeper import ensemble as ens
-from sweeper.ensemble import PitfallError, batched_init_count, build_ensemble, compiled_builder, timed_build
-from sweeper.models import MLP, linear
-from sweeper.tree import flat_params, param_bytes
+from sweeper.core import ensemble as ens
+from sweeper.core.ensemble import PitfallError, batched_init_count, build_ensemble, compiled_builder, timed_build
+from sweeper.core.models import MLP, linear
+from sweeper.core.tree import flat_params, param_bytes
 
 
 def eager_recipe(seed, n, f):
@@ -109,7 +109,7 @@ def test_mlp_and_import_path_factories_are_stacked_generically():
         "out.bias": (5, 6),
         "out.kernel": (5, 6, 6),
     }
-    by_path = build_ensemble(0, 5, 6, model="sweeper.models:linear")
+    by_path = build_ensemble(0, 5, 6, model="sweeper.core.models:linear")
     np.testing.assert_array_equal(np.asarray(by_path.kernel[...]), np.asarray(build_ensemble(0, 5, 6).kernel[...]))
     assert build_ensemble(0, 2, 3, model=linear).kernel.shape == (2, 3, 3)
 

@@ -8,9 +8,9 @@ import pytest
 from jax._src import dispatch
 
 from sweeper.config import JobSettings
-from sweeper.ensemble import build_ensemble
+from sweeper.core.ensemble import build_ensemble
+from sweeper.core.measure import compiled_measure
 from sweeper.job import run_job
-from sweeper.measure import compiled_measure
 
 from .hydra_helpers import run_in_process
 from .wandb_files import inspect_run, runs_under

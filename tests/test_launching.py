@@ -8,8 +8,8 @@ from hydra._internal.utils import create_config_search_path
 from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
-import sweeper.app  # noqa: F401 - registers the schema
-from sweeper.launching import Composer
+import sweeper.cli.app  # noqa: F401 - registers the schema
+from sweeper.cli.launching import Composer
 
 GRID = [
     ["seed=0", "num_inits=1", "features=4"],
@@ -18,8 +18,8 @@ GRID = [
     ["seed=3", "num_inits=2", "features=16", "constructor=loop"],
     ["seed=4", "num_inits=2", "features=3", "model=mlp", "wandb.tags=[a,b]"],
     ["seed=5", "num_inits=3", "features=3", "model=mlp", "wandb.tags=[c]"],
-    ["seed=6", "num_inits=3", "features=3", "model=custom", "model.factory=sweeper.models:mlp"],
-    ["seed=7", "num_inits=1", "features=2", "model=custom", "model.factory=sweeper.models:linear"],
+    ["seed=6", "num_inits=3", "features=3", "model=custom", "model.factory=sweeper.core.models:mlp"],
+    ["seed=7", "num_inits=1", "features=2", "model=custom", "model.factory=sweeper.core.models:linear"],
     ["seed=8", "num_inits=1", "features=2", "+hydra.job.env_set.FOO=1"],
     ["seed=9", "num_inits=1", "features=2", "+hydra.job.env_set.FOO=2"],
     ["num_inits=5", "seed=10", "features=2", "wandb.group=g"],
@@ -84,7 +84,7 @@ def test_hydras_plugin_scan_loads_the_plugin_module_first(tmp_path):
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    code = "from sweeper.preflight import check_overrides; print(check_overrides(['seed=0,1', 'sweep=smoke']))"
+    code = "from sweeper.cli.preflight import check_overrides; print(check_overrides(['seed=0,1', 'sweep=smoke']))"
     done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2"
@@ -119,7 +119,7 @@ def test_run_job_does_what_hydras_run_job_does(loader_and_master, tmp_path):
     from hydra.core.utils import setup_globals
     from hydra.types import HydraContext
 
-    from sweeper import launching
+    from sweeper.cli import launching
 
     loader = loader_and_master[0]
     ours_dir, hydras_dir = tmp_path / "ours", tmp_path / "hydras"

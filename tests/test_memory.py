@@ -2,7 +2,7 @@
 
 import pytest
 
-from sweeper.memory import MemoryBudgetError, PeakEstimate, check_fits, estimate_peak_bytes, largest_n, main
+from sweeper.core.memory import MemoryBudgetError, PeakEstimate, check_fits, estimate_peak_bytes, largest_n, main
 
 
 def linear_param_bytes(n: int, f: int) -> int:

@@ -188,7 +188,7 @@ def test_metrics_are_finite_json_and_the_prng_settings_are_recorded(tmp_path):
 
 def test_secrets_and_environment_values_are_never_written(tmp_path):
     secret = "sk-sweeper-test-0123456789"
-    env = {**os.environ, "WANDB_API_KEY": secret, "SWEEPER_TEST_FACTORY": "sweeper.models:mlp"}
+    env = {**os.environ, "WANDB_API_KEY": secret, "SWEEPER_TEST_FACTORY": "sweeper.core.models:mlp"}
     done = sweeper(
         "-m", "model=custom", "model.factory=${oc.env:SWEEPER_TEST_FACTORY}", "num_inits=2", "features=3",
         "seed=0", "hydra.sweep.dir=outputs/x", cwd=tmp_path, env=env,
@@ -204,7 +204,7 @@ def test_secrets_and_environment_values_are_never_written(tmp_path):
         if path.is_file():
             data = path.read_bytes()
             assert secret.encode() not in data, path
-            assert b"sweeper.models:mlp" not in data, path
+            assert b"sweeper.core.models:mlp" not in data, path
 
 
 def test_override_values_never_reach_a_path(tmp_path):

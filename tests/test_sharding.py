@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from sweeper.config import ConfigError, JobSettings, check, job_settings
-from sweeper.diversity import lane_diversity, lane_hashes
-from sweeper.ensemble import build_ensemble
-from sweeper.forward import forward_check
+from sweeper.core.diversity import lane_diversity, lane_hashes
+from sweeper.core.ensemble import build_ensemble
+from sweeper.core.forward import forward_check
+from sweeper.core.sharding import ShardingError, resolve_devices, sharding_metrics
+from sweeper.core.tree import flat_params
 from sweeper.job import measure
-from sweeper.sharding import ShardingError, resolve_devices, sharding_metrics
-from sweeper.tree import flat_params
 
 from .four_devices import CASES
 from .hydra_helpers import composed, run_in_process

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from sweeper import tracker_process
 from sweeper.records import write_record
-from sweeper.tracking import Run, TrackerSettings
+from sweeper.tracking import process as tracker_process
+from sweeper.tracking.wandb_run import Run, TrackerSettings
 
 from .wandb_files import inspect_run
 

@@ -1,5 +1,5 @@
 """``hydra/sweeper=sweeper`` and ``hydra/launcher=sweeper``: Hydra's basic sweeper and launcher,
-composing each job's config once per structure (see :mod:`sweeper.launching`).
+composing each job's config once per structure (see :mod:`sweeper.cli.launching`).
 
 Hydra instantiates plugins only from the ``hydra_plugins`` package, hence this module.
 Hydra's plugin scan re-executes its core plugin modules, which makes new
@@ -35,8 +35,9 @@ def _classes():
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    from sweeper import launching, tracker_process
-    from sweeper.launching import composer_for
+    from sweeper.cli import launching
+    from sweeper.cli.launching import composer_for
+    from sweeper.tracking import process as tracker_process
 
     class ComposingSweeper(BasicSweeper):
         """Hydra's basic sweeper (same grid syntax and order), validating jobs with the shared composer."""

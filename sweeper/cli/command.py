@@ -1,7 +1,7 @@
 """The ``sweeper`` command's entry point: a sweep's W&B tracker process starts first.
 
 Loading the app (JAX, Flax, Hydra) takes most of a second; the tracker process
-(:mod:`sweeper.tracker_process`) loads W&B and matplotlib meanwhile, on the other core.
+(:mod:`sweeper.tracking.process`) loads W&B and matplotlib meanwhile, on the other core.
 """
 
 import sys
@@ -9,9 +9,9 @@ import sys
 
 def main() -> None:
     if {"-m", "--multirun"} & set(sys.argv[1:]):
-        from sweeper import tracker_process
+        from sweeper.tracking import process as tracker_process
 
         tracker_process.start()
-    from sweeper.app import cli
+    from sweeper.cli.app import cli
 
     cli()

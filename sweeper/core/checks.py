@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from flax import nnx
 
-from sweeper.models import Factory, resolve_model
-from sweeper.tree import flat_params
+from sweeper.core.models import Factory, resolve_model
+from sweeper.core.tree import flat_params
 
 
 def leaf_shapes(tree) -> dict[str, tuple[int, ...]]:

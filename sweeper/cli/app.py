@@ -1,7 +1,7 @@
 """The command: ``sweeper`` (and ``python -m sweeper``), a thin ``@hydra.main``.
 
 It turns the composed config into typed values, calls the core, writes the job's
-record and hands it to the tracker. Sweep-level work lives in :mod:`sweeper.callback`.
+record and hands it to the tracker. Sweep-level work lives in :mod:`sweeper.cli.callback`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.sweeper_plugins import composing
-from sweeper.compile_cache import enable_compilation_cache
+from sweeper.cli.redact import env_interpolated, redact
 from sweeper.config import ConfigError, JobSettings, SweeperConfig, job_settings
+from sweeper.core.compile_cache import enable_compilation_cache
 from sweeper.interrupts import Interrupted, signals_raise
 from sweeper.records import read_record, write_record
-from sweeper.redact import env_interpolated, redact
 
 log = logging.getLogger("sweeper")
 ConfigStore.instance().store(name="sweeper_schema", node=SweeperConfig)
@@ -41,7 +41,7 @@ def root_dir() -> Path:
 
 
 def tracker_settings(cfg: DictConfig, root: Path):
-    from sweeper.tracking import TrackerSettings
+    from sweeper.tracking.wandb_run import TrackerSettings
 
     return TrackerSettings(
         mode=cfg.wandb.mode,
@@ -70,7 +70,7 @@ def _already_done(output_dir: Path, settings: JobSettings) -> dict[str, Any] | N
 
 def _run_and_track(cfg: DictConfig, settings: JobSettings, output_dir: Path, root: Path) -> dict[str, Any]:
     from sweeper.job import environment, run_job
-    from sweeper.tracker_process import open_run
+    from sweeper.tracking.process import open_run
 
     hc = HydraConfig.get()
     env_keys = env_interpolated(OmegaConf.to_container(cfg, resolve=False))
@@ -117,7 +117,7 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
         record["config"] = settings.as_record()
         write_record(output_dir, record)
         if hc.mode == RunMode.MULTIRUN:
-            from sweeper.callback import finish_sweep, in_launching_process
+            from sweeper.cli.callback import finish_sweep, in_launching_process
 
             if in_launching_process():  # a parallel launcher's worker leaves the summary to the launching process
                 finish_sweep(root, cfg)
@@ -132,7 +132,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
 
 def cli() -> None:
     """The console script: check the command line, then hand over to Hydra."""
-    from sweeper.preflight import check_overrides, command_line_overrides
+    from sweeper.cli.preflight import check_overrides, command_line_overrides
 
     try:
         check_overrides(command_line_overrides(sys.argv[1:]))

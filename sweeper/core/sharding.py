@@ -19,7 +19,7 @@ from typing import Any
 import jax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from sweeper.tree import kernels
+from sweeper.core.tree import kernels
 
 LANES = "lanes"  # the mesh axis the lanes are split over
 

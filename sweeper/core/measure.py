@@ -3,7 +3,7 @@
 Everything a job reads off the device (lane probes, per-lane kernel means and
 stds, the Gram pair statistics, the forward pass's spread and finiteness, the histogram
 sample) comes from one compiled function and reaches the host in one transfer. Like
-:func:`sweeper.ensemble.compiled_builder` it is compiled once per shape: the graph, the
+:func:`sweeper.core.ensemble.compiled_builder` it is compiled once per shape: the graph, the
 leaves' shapes, dtypes and shardings, F, B and the diversity budget.
 """
 
@@ -20,11 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sweeper.diversity import DEFAULT_MAX_LANES, SamplePlan, default_promise, lane_stats, plan_for
-from sweeper.ensemble import compiler_options
-from sweeper.forward import apply_lanes, forward_input, forward_summary
-from sweeper.sharding import mesh_of
-from sweeper.tree import flat_params, kernels
+from sweeper.core.diversity import DEFAULT_MAX_LANES, SamplePlan, default_promise, lane_stats, plan_for
+from sweeper.core.ensemble import compiler_options
+from sweeper.core.forward import apply_lanes, forward_input, forward_summary
+from sweeper.core.sharding import mesh_of
+from sweeper.core.tree import flat_params, kernels
 
 HISTOGRAM_VALUES = 100_000  # kernel values kept for the W&B histogram
 

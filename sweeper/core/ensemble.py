@@ -8,9 +8,9 @@ The one way to build an ensemble is :func:`vmap_constructor`, Flax's recipe::
         return factory(F, rngs)
 
 Every parameter leaf gains a leading lane axis of size N; with ``devices=k`` that axis is
-split over k devices (:mod:`sweeper.sharding`). The other constructors exist only to be
+split over k devices (:mod:`sweeper.core.sharding`). The other constructors exist only to be
 compared with it: ``loop`` is the serial baseline, the two ``pitfall_*``
-constructors are the silent mistakes that :mod:`sweeper.diversity` must catch.
+constructors are the silent mistakes that :mod:`sweeper.core.diversity` must catch.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from sweeper.models import Factory, resolve_model
-from sweeper.sharding import check_lanes, lane_mesh, lane_sharding
+from sweeper.core.models import Factory, resolve_model
+from sweeper.core.sharding import check_lanes, lane_mesh, lane_sharding
 
 Make = Callable[[nnx.Rngs], nnx.Module]
 
@@ -135,7 +135,7 @@ def compiled_builder(
 
     With ``devices=k > 1`` every leaf comes out split along its lane axis, N / k lanes per
     device, each device drawing only its own lanes' random bits (``out_shardings``).
-    N must be a multiple of k (:class:`sweeper.sharding.ShardingError` otherwise).
+    N must be a multiple of k (:class:`sweeper.core.sharding.ShardingError` otherwise).
     """
     start = time.perf_counter()
     if devices > 1:

@@ -4,7 +4,7 @@ Run ``python -m sweeper.bench sweep``. For each grid it runs four sweeps, one af
 other, each a subprocess typed the way a user types it:
 
 - ``sweeper -m sweep=<grid>`` (the installed console script);
-- ``python sweeper/bench_plain/plain_app.py -m <the preset's params>``: what a user writes
+- ``python sweeper/bench/plain/plain_app.py -m <the preset's params>``: what a user writes
   instead (eager recipe, a pairwise distance, one offline W&B run per job);
 
 each ``cold`` (fresh sweep directory, empty JAX compilation cache) then ``warm`` (right
@@ -27,13 +27,13 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from sweeper.preflight import check_overrides
+from sweeper.cli.preflight import check_overrides
 from sweeper.records import job_dirs, read_record
 
 APPS = ("sweeper", "plain")
 RUNS = ("cold", "warm")
 QUICK_PARAMS = ["seed=0,1", "num_inits=1,4", "features=4"]  # 4 jobs, seconds
-PLAIN_APP = Path(__file__).with_name("bench_plain") / "plain_app.py"
+PLAIN_APP = Path(__file__).with_name("plain") / "plain_app.py"
 SWEEPER_WORK = ("time/compile_s", "time/build_s", "time/checks_s", "time/diversity_s", "time/forward_s")
 SPEEDUP_TARGETS = {"reference": 4.0, "es": 3.0}  # plain wall / sweeper wall, cold
 OVERHEAD_TARGET_MS = 40.0  # sweeper's per-job overhead

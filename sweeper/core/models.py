@@ -1,6 +1,6 @@
 """Single-model factories: ``factory(features, rngs) -> nnx.Module``.
 
-A factory builds *one* model; the constructors in :mod:`sweeper.ensemble` turn it into
+A factory builds *one* model; the constructors in :mod:`sweeper.core.ensemble` turn it into
 N stacked lanes. Any NNX module works, so users can pass their own factory as an import
 path ``"pkg.module:function"``. That path is the user's own code, imported as given.
 """

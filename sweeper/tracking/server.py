@@ -1,9 +1,9 @@
-"""The tracker process itself (``python -m sweeper.tracker_server``): W&B runs for a sweep.
+"""The tracker process itself (``python -m sweeper.tracking.server``): W&B runs for a sweep.
 
 It reads pickled requests ``(op, key, wants_reply, args)`` from stdin and carries them
-out with :class:`sweeper.tracking.Run`, serving run starts first; replies ``(key, ok,
+out with :class:`sweeper.tracking.wandb_run.Run`, serving run starts first; replies ``(key, ok,
 value)`` go to the original stdout, to which nothing else writes. The sweep's side is
-:mod:`sweeper.tracker_process`.
+:mod:`sweeper.tracking.process`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.records import one_line
-from sweeper.tracker_process import TrackerError
-from sweeper.tracking import Run, report_sweep
+from sweeper.tracking.process import TrackerError
+from sweeper.tracking.wandb_run import Run, report_sweep
 
 
 class Inbox:

@@ -18,8 +18,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sweeper import summary
 from sweeper.records import read_record
+from sweeper.report import summary
 
 log = logging.getLogger("sweeper")
 _launching_pid: int | None = None  # the process that runs the sweep; launchers may run its jobs in others
@@ -46,8 +46,8 @@ class SweepCallback(Callback):
         self.started = time.perf_counter()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from sweeper.cli.preflight import check_overrides, check_subdir
         from sweeper.config import ConfigError
-        from sweeper.preflight import check_overrides, check_subdir
 
         global _launching_pid
         _launching_pid = os.getpid()
@@ -101,9 +101,9 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
     Returns True when every job ran and every check held. Safe to call more than once:
     everything is rebuilt from the job directories.
     """
-    from sweeper import tracker_process
-    from sweeper.app import tracker_settings
-    from sweeper.tracking import report_sweep
+    from sweeper.cli.app import tracker_settings
+    from sweeper.tracking import process as tracker_process
+    from sweeper.tracking.wandb_run import report_sweep
 
     tracker = tracker_process.current()
     if tracker:

@@ -4,9 +4,9 @@
 is refused with its estimate and the budget, instead of aborting the process or
 thrashing the machine. No shape reaches XLA's allocator unchecked.
 
-A sharded job (:mod:`sweeper.sharding`) is estimated per device: the parameters and the
+A sharded job (:mod:`sweeper.core.sharding`) is estimated per device: the parameters and the
 activations divide over the devices, the small N x N matrices are on every device.
-``python -m sweeper.memory`` prints the largest N that fits, per GB and device count.
+``python -m sweeper.core.memory`` prints the largest N that fits, per GB and device count.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import jax
 
-from sweeper.diversity import DEFAULT_MAX_LANES
+from sweeper.core.diversity import DEFAULT_MAX_LANES
 
 DEFAULT_FRACTION = 0.5  # of the memory free when the job starts
 
@@ -145,7 +145,7 @@ def capacity_table(features=(64, 256, 1024), gigabytes_=(1, 16, 80), devices=(1,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m sweeper.memory",
+        prog="python -m sweeper.core.memory",
         description="Largest N (Linear(F, F) lanes, float32) whose estimated peak fits, per GB and device count.",
     )
     parser.add_argument("--features", type=int, nargs="+", default=[64, 256, 1024])

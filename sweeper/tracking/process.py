@@ -1,9 +1,9 @@
 """W&B in a process of its own, so that a sweep's jobs never wait on W&B.
 
 Under the default launcher a sweep starts one tracker process (``python -m
-sweeper.tracker_server``) beside it, on the machine's other core. A job hands over its
+sweeper.tracking.server``) beside it, on the machine's other core. A job hands over its
 run's start, its metrics and its finish, and computes meanwhile; the tracker carries them
-out with :class:`sweeper.tracking.Run`, exactly as the job would in its own process. The
+out with :class:`sweeper.tracking.wandb_run.Run`, exactly as the job would in its own process. The
 job waits only for its run's directory, which its record names; a run start jumps the
 queue of finishes so that this wait stays short. Before the summary is read, every run is
 finished (:meth:`Tracker.drain`). The sweep's plots and its own run are made here too, with
@@ -29,7 +29,7 @@ import threading
 from typing import Any
 
 from sweeper.interrupts import shielded
-from sweeper.tracking import Run, TrackerSettings
+from sweeper.tracking.wandb_run import Run, TrackerSettings
 
 
 class TrackerError(RuntimeError):
@@ -40,7 +40,7 @@ class Tracker:
     """The sweep's end of the tracker process."""
 
     def __init__(self) -> None:
-        command = [sys.executable, "-m", "sweeper.tracker_server"]
+        command = [sys.executable, "-m", "sweeper.tracking.server"]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.keys = itertools.count()
         self.replies: dict[int, tuple[bool, Any]] = {}
@@ -76,7 +76,7 @@ class Tracker:
         return value
 
     def report_sweep(self, *args) -> None:
-        """:func:`sweeper.tracking.report_sweep`, in the tracker process."""
+        """:func:`sweeper.tracking.wandb_run.report_sweep`, in the tracker process."""
         self.reply(self.send("report_sweep", args, wants_reply=True))
 
     def drain(self) -> None:
@@ -97,7 +97,7 @@ class Tracker:
 
 
 class RemoteRun:
-    """:class:`sweeper.tracking.Run`'s interface, carried out by the tracker process."""
+    """:class:`sweeper.tracking.wandb_run.Run`'s interface, carried out by the tracker process."""
 
     def __init__(
         self, tracker: Tracker, settings: TrackerSettings, name: str, config: dict, job_type: str | None = None

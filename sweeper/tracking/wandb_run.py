@@ -132,7 +132,7 @@ class Run:
 
 def report_sweep(settings: TrackerSettings, rows: list[dict[str, Any]], sweep_dir: str, totals: dict, ok: bool) -> None:
     """The sweep's plots (PNG files in ``sweep_dir``) and its own W&B run: table, plots, totals."""
-    from sweeper.plots import write_plots
+    from sweeper.report.plots import write_plots
 
     plots = write_plots(rows, Path(sweep_dir)) if rows else {}
     with Run(settings, "sweep-summary", {"sweep_dir": sweep_dir}, job_type="sweep-summary") as run:

@@ -27,8 +27,8 @@ from pathlib import Path
 import jax
 from flax import nnx
 
-from sweeper.ensemble import compiled_builder, loop_build, vmap_constructor
-from sweeper.models import linear
+from sweeper.core.ensemble import compiled_builder, loop_build, vmap_constructor
+from sweeper.core.models import linear
 
 CORE_GRID = [(n, f) for f in (64, 256) for n in (1, 64, 1024)] + [(512, 256)]
 QUICK_GRID = [(1, 16), (8, 16)]
@@ -223,7 +223,7 @@ def core(args: argparse.Namespace) -> None:
 
 
 def sweep(args: argparse.Namespace) -> None:
-    from sweeper.bench_sweep import run
+    from sweeper.bench.sweep import run
 
     run(args.grids, Path(args.out), quick=args.quick)
 
@@ -252,7 +252,3 @@ def main(argv: list[str] | None = None) -> None:
         argv.insert(0, "core")  # no subcommand given: run `core`
     args = parser.parse_args(argv)
     args.func(args)
-
-
-if __name__ == "__main__":
-    main()

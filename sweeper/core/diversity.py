@@ -17,7 +17,7 @@ The device side (:func:`lane_stats`) is one traced function, so a job can fuse i
 its other measurements into one executable; :func:`diversity_report` turns its output
 into the report on the host.
 
-Sharded ensembles (:mod:`sweeper.sharding`) are measured where they lie: probes and
+Sharded ensembles (:mod:`sweeper.core.sharding`) are measured where they lie: probes and
 per-lane stds are local to each shard, lanes are hashed one addressable shard at a time,
 and the Gram matrix is summed over coordinate slices, one per device, then all-reduced;
 no device ever holds the whole ensemble. Probes, hashes, distinct lanes and scale
@@ -40,8 +40,8 @@ import numpy as np
 from jax.dtypes import itemsize_bits as dtype_bits
 from jax.sharding import Mesh
 
-from sweeper.sharding import coordinate_sharding, mesh_of
-from sweeper.tree import kernels
+from sweeper.core.sharding import coordinate_sharding, mesh_of
+from sweeper.core.tree import kernels
 
 DEFAULT_BUDGET = 2**32  # multiply-adds for the exact Gram matrix: about a second on 2 cores
 DEFAULT_MAX_LANES = 4096  # largest N x N matrix built (64 MiB in float32)

@@ -1,1 +1,0 @@
-# Hydra's configs for sweeper, installed as the package `sweeper.conf` (see pyproject.toml).

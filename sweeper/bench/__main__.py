@@ -1,0 +1,3 @@
+from sweeper.bench.core import main
+
+main()
