@@ -9,15 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from .wandb_files import inspect_run, run_record, runs_under
+from .helpers.cli import PNG_MAGIC, sweeper
+from .helpers.wandb_files import inspect_run, run_record, runs_under
 
 pytestmark = pytest.mark.slow
-SWEEPER = str(Path(sys.executable).with_name("sweeper"))
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def sweeper(*args, cwd, env=None, command=(SWEEPER,)):
-    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
 
 
 def test_multirun_writes_records_summary_plots_and_wandb_runs(tmp_path):

@@ -9,7 +9,7 @@ from sweeper.cli.callback import sweep_arguments
 from sweeper.cli.preflight import check_overrides
 from sweeper.config import MAX_SEED, ConfigError, JobSettings, job_settings
 
-from .hydra_helpers import composed
+from .helpers.compose import composed
 
 
 def test_defaults_compose_to_a_valid_job():

@@ -1,7 +1,5 @@
 """Lane-diversity metrics, checked against an independent float64 numpy computation."""
 
-import itertools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,17 +9,7 @@ from sweeper.core.diversity import lane_diversity, lecun_std
 from sweeper.core.ensemble import build_ensemble
 from sweeper.core.tree import flat_params
 
-
-def numpy_reference(leaves):
-    """Pairwise statistics by brute force over explicit lane pairs, in float64."""
-    n = next(iter(leaves.values())).shape[0]
-    x = np.concatenate([np.asarray(v, np.float64).reshape(n, -1) for v in leaves.values()], axis=1)
-    dists, cosines = [], []
-    for i, j in itertools.combinations(range(n), 2):
-        dists.append(np.linalg.norm(x[i] - x[j]))
-        cosines.append(abs(x[i] @ x[j]) / (np.linalg.norm(x[i]) * np.linalg.norm(x[j])))
-    distinct = len({row.tobytes() for row in x})
-    return distinct, min(dists), float(np.mean(dists)), max(cosines)
+from .helpers.numpy_reference import numpy_reference
 
 
 @pytest.mark.parametrize(("n", "f", "model"), [(2, 3, "linear"), (9, 8, "linear"), (33, 16, "linear"), (6, 5, "mlp")])

@@ -12,8 +12,8 @@ from sweeper.core.ensemble import build_ensemble
 from sweeper.core.measure import compiled_measure
 from sweeper.job import run_job
 
-from .hydra_helpers import run_in_process
-from .wandb_files import inspect_run, runs_under
+from .helpers.compose import run_in_process
+from .helpers.wandb_files import inspect_run, runs_under
 
 REQUIRED_METRICS = {
     "count",

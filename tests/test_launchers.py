@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .hydra_helpers import composed
-from .wandb_files import inspect_run, runs_under
+from .helpers.compose import composed
+from .helpers.wandb_files import inspect_run, runs_under
 
 SWEEPER = str(Path(sys.executable).with_name("sweeper"))
 GRID = ("-m", "seed=0,1", "num_inits=2", "features=4")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from .test_cli import SWEEPER, sweeper
-from .wandb_files import inspect_run, runs_under
+from .helpers.cli import SWEEPER, sweeper
+from .helpers.wandb_files import inspect_run, runs_under
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Sharded ensembles: four forced CPU devices in a subprocess, checked against this one-device process.
 
 XLA_FLAGS must be set before JAX starts, so the sharded side runs in
-``tests/four_devices.py`` (and in the real ``sweeper`` command); this process builds the
+``tests/helpers/four_devices.py`` (and in the real ``sweeper`` command); this process builds the
 same ensembles unsharded and compares bits and metrics.
 """
 
@@ -24,10 +24,10 @@ from sweeper.core.sharding import ShardingError, resolve_devices, sharding_metri
 from sweeper.core.tree import flat_params
 from sweeper.job import measure
 
-from .four_devices import CASES
-from .hydra_helpers import composed, run_in_process
-from .test_cli import SWEEPER
-from .test_diversity import numpy_reference
+from .helpers.cli import SWEEPER
+from .helpers.compose import composed, run_in_process
+from .helpers.four_devices import CASES
+from .helpers.numpy_reference import numpy_reference
 
 FOUR_DEVICES = {
     **os.environ,
@@ -52,9 +52,9 @@ def _on_cpu():
 
 @pytest.fixture(scope="module")
 def four(tmp_path_factory):
-    """What ``tests/four_devices.py`` saw: ``(folder with <case>.npz, seen.json as a dict)``."""
+    """What ``tests/helpers/four_devices.py`` saw: ``(folder with <case>.npz, seen.json as a dict)``."""
     out = tmp_path_factory.mktemp("four_devices")
-    script = Path(__file__).with_name("four_devices.py")
+    script = Path(__file__).parent / "helpers" / "four_devices.py"
     done = subprocess.run(
         [sys.executable, str(script), str(out)], env=FOUR_DEVICES, capture_output=True, text=True, timeout=300
     )

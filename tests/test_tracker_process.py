@@ -8,7 +8,7 @@ from sweeper.records import write_record
 from sweeper.tracking import process as tracker_process
 from sweeper.tracking.wandb_run import Run, TrackerSettings
 
-from .wandb_files import inspect_run
+from .helpers.wandb_files import inspect_run
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Run by tests/test_sharding.py in a subprocess with four forced CPU devices.
 
-``XLA_FLAGS=--xla_force_host_platform_device_count=4 python tests/four_devices.py OUT``
+``XLA_FLAGS=--xla_force_host_platform_device_count=4 python tests/helpers/four_devices.py OUT``
 builds sharded ensembles and measures them, and writes what it saw to ``OUT/``: the
 parameters (``<case>.npz``) and ``seen.json``. The test compares them with an unsharded
 build in its own, one-device process.

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: composing configs, running the command, reading W&B files."""
