@@ -90,7 +90,7 @@ def tracker_profile(log: Path) -> Path:
 
 TRACKER_OPS = {  # the tracker process's requests, as the profile names them
     "start": "run starts",
-    "call": "metrics, tables, histograms",
+    "log": "metrics, tables, histograms",
     "finish": "run finishes",
     "report_sweep": "plots + the sweep's run",
 }

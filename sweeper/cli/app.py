@@ -21,7 +21,7 @@ from hydra_plugins.sweeper_plugins import composing
 from sweeper.cli.redact import env_interpolated, redact
 from sweeper.config import ConfigError, JobSettings, SweeperConfig, job_settings
 from sweeper.core.compile_cache import enable_compilation_cache
-from sweeper.interrupts import Interrupted, signals_raise
+from sweeper.interrupts import Interrupted, shielded
 from sweeper.records import read_record, write_record
 
 log = logging.getLogger("sweeper")
@@ -63,37 +63,50 @@ def _record_without_settings(cfg: DictConfig, status: str, error: str) -> dict[s
 def _already_done(output_dir: Path, settings: JobSettings) -> dict[str, Any] | None:
     """With ``resume=true``: this job's earlier record, if it is ok and for the same settings."""
     earlier = read_record(output_dir)
-    if earlier and earlier["status"] == "ok" and earlier["config"] == settings.as_record():
+    finished = earlier and earlier.get("wandb_finished", True)  # False: killed before its W&B run was finished
+    if finished and earlier["status"] == "ok" and earlier["config"] == settings.as_record():
         return earlier | {"resumed": True}
     return None
 
 
 def _run_and_track(cfg: DictConfig, settings: JobSettings, output_dir: Path, root: Path) -> dict[str, Any]:
+    """Run the job, write its record, hand it to W&B. On a signal the job records itself as interrupted."""
     from sweeper.job import environment, run_job
     from sweeper.tracking.process import open_run
 
     hc = HydraConfig.get()
     env_keys = env_interpolated(OmegaConf.to_container(cfg, resolve=False))
     config = redact(OmegaConf.to_container(cfg, resolve=True), env_keys) | {"env": environment()}
-    with open_run(tracker_settings(cfg, root), hc.job.override_dirname or "default", config) as run:
+    run, record = None, None
+    try:
+        run = open_run(tracker_settings(cfg, root), hc.job.override_dirname or "default", config)
         outcome = run_job(settings)
         record = outcome.record
         record["config"] = redact(record["config"], {k for k in record["config"] if settings.source_key(k) in env_keys})
-        record["wandb"] = run.path
+        record |= {"wandb": run.path, "wandb_id": run.id, "wandb_finished": False, "wandb_error": None}
         if outcome.traceback:
             log.debug("job %s failed:\n%s", hc.job.override_dirname, outcome.traceback)
-        write_record(output_dir, record)  # the measurement is safe on disk before tracking starts
-        run.log_job(record, outcome.lanes, outcome.kernel_sample, str(output_dir))
-        if record["status"] == "ok":
-            run.succeed()
+        write_record(output_dir, record)  # results first: safe on disk whatever W&B does next
+        run.log(record, outcome.lanes, outcome.kernel_sample)
+    except Interrupted as signal:
+        record = _record_without_settings(cfg, "interrupted", f"interrupted by {signal.name}")
+        record |= {"config": settings.as_record(), "wandb_id": run and run.id, "wandb_finished": False}
+        write_record(output_dir, record)
+        print(f"sweeper: job {hc.job.override_dirname or 'default'} interrupted by {signal.name}", file=sys.stderr)
+        raise
+    finally:
+        if run is not None and record is not None:
+            with shielded():
+                run.finish(record, str(output_dir))  # writes the final record: W&B's outcome beside the job's
     return record
 
 
 def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
-    """The job function: validate, run, record, track. Returns the record; never raises.
+    """The job function: validate, run, record, track. Returns the record; raises only :class:`Interrupted`.
 
-    On SIGTERM or SIGINT the job records itself as interrupted, finishes its W&B run
-    with a non-zero exit code, writes the summary of what ran, and exits 128 + signal.
+    On SIGTERM or SIGINT (handled from :mod:`sweeper.cli.command` on) the job records itself
+    as interrupted, finishes its W&B run with a non-zero exit code, and lets the signal go on
+    to the code that owns the job loop, which writes the summary of what ran.
     """
     hc = HydraConfig.get()
     output_dir, root = Path(hc.runtime.output_dir), root_dir()
@@ -109,20 +122,7 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
     if cfg.resume and (earlier := _already_done(output_dir, settings)):
         return earlier
     enable_compilation_cache()
-    try:
-        with signals_raise():
-            return _run_and_track(cfg, settings, output_dir, root)
-    except Interrupted as signal:
-        record = _record_without_settings(cfg, "interrupted", f"interrupted by {signal.name}")
-        record["config"] = settings.as_record()
-        write_record(output_dir, record)
-        if hc.mode == RunMode.MULTIRUN:
-            from sweeper.cli.callback import finish_sweep, in_launching_process
-
-            if in_launching_process():  # a parallel launcher's worker leaves the summary to the launching process
-                finish_sweep(root, cfg)
-        print(f"sweeper: job {hc.job.override_dirname or 'default'} interrupted by {signal.name}", file=sys.stderr)
-        sys.exit(signal.exit_code)
+    return _run_and_track(cfg, settings, output_dir, root)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://sweeper.conf", config_name="config")

@@ -7,6 +7,7 @@ machine; so jobs never raise (a failure is a record) and the summary is rebuilt 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -18,11 +19,13 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sweeper.records import read_record
+from sweeper.interrupts import Interrupted, shielded
+from sweeper.records import one_line, read_record
 from sweeper.report import summary
 
 log = logging.getLogger("sweeper")
 _launching_pid: int | None = None  # the process that runs the sweep; launchers may run its jobs in others
+_sweep: dict[str, Any] = {}  # the sweep this process runs (its config and start), for an interrupted end
 
 
 def in_launching_process() -> bool:
@@ -52,6 +55,7 @@ class SweepCallback(Callback):
         global _launching_pid
         _launching_pid = os.getpid()
         self.started = time.perf_counter()
+        _sweep.update(config=config, started=self.started)
         try:  # the whole grid, preset included, before the first job starts
             self.total = check_overrides(sweep_arguments(config))
             check_subdir("hydra.sweep.subdir", OmegaConf.to_container(config.hydra.sweep)["subdir"])
@@ -91,26 +95,49 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         ok = finish_sweep(sweep_dir, config, time.perf_counter() - self.started)
+        _sweep.clear()
         if not ok:
-            sys.exit(1)
+            sys.exit(1)  # SystemExit: Hydra turns a callback's Exception into a warning, never this
+
+
+def end_interrupted_sweep(signal: Interrupted) -> None:
+    """After SIGTERM or SIGINT: the summary of what ran, if this process was running a sweep.
+
+    Further signals wait until the summary is written, and are then dropped: the command
+    exits with the first one's status.
+    """
+    print(f"sweeper: interrupted by {signal.name}", file=sys.stderr, flush=True)
+    if not _sweep:
+        return
+    config, started = _sweep.pop("config"), _sweep.pop("started")
+    with contextlib.suppress(Interrupted), shielded():
+        finish_sweep(Path(config.hydra.sweep.dir), config, time.perf_counter() - started)
 
 
 def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = None) -> bool:
     """Write summary.csv and the plots, print the table and report, log the sweep's W&B run.
 
-    Returns True when every job ran and every check held. Safe to call more than once:
-    everything is rebuilt from the job directories.
+    Returns True when every job ran, every check held and every W&B run was finished;
+    never raises an Exception (its failure is printed in one line, and returns False).
+    Safe to call more than once: everything is rebuilt from the job directories.
     """
+    from sweeper.tracking import process as tracker_process
+
+    try:
+        tracker_process.drain()  # every job's run finished or recorded as lost: the records are final
+        return _report(sweep_dir, config, seconds)
+    except Exception as err:
+        print(f"sweeper: the end of the sweep failed: {one_line(err)}", file=sys.stderr, flush=True)
+        return False
+    finally:
+        tracker_process.stop()
+
+
+def _report(sweep_dir: Path, config: DictConfig, seconds: float | None) -> bool:
     from sweeper.cli.app import tracker_settings
     from sweeper.tracking import process as tracker_process
     from sweeper.tracking.wandb_run import report_sweep
 
-    tracker = tracker_process.current()
-    if tracker:
-        try:
-            tracker.drain()  # every job's run finished: a record that W&B failed says so by now
-        except tracker_process.TrackerError as err:
-            print(f"sweeper: {err}", file=sys.stderr)
     rows = summary.rows(sweep_dir)
     summary.write_csv(rows, sweep_dir / "summary.csv")
     failed = summary.failures(rows)
@@ -119,13 +146,11 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
     print(summary.report(rows), flush=True)
     report = (tracker_settings(config, sweep_dir), rows, str(sweep_dir), totals, not failed)
     reported = True
-    try:  # plots and the sweep's W&B run: in the tracker process, which has matplotlib loaded by now
-        tracker.report_sweep(*report) if tracker else report_sweep(*report)
+    try:  # plots and the sweep's W&B run: in the W&B process, which has matplotlib loaded by now
+        tracker_process.report_sweep(*report) if tracker_process.current() else report_sweep(*report)
     except Exception as err:
-        print(f"sweeper: the sweep's plots or W&B run failed: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"sweeper: the sweep's plots or W&B run failed: {one_line(err)}", file=sys.stderr)
         reported = False
-    finally:
-        tracker_process.stop()
     took = "" if seconds is None else f" ({seconds:.1f} s)"
     print(f"sweep: {sweep_dir}{took}; summary.csv {'and plots ' if reported else ''}written there", flush=True)
     if failed:

@@ -8,13 +8,14 @@ read with ``wandb leet`` or uploaded later with ``wandb sync``.
 from __future__ import annotations
 
 import os
+import secrets
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sweeper.interrupts import Interrupted, shielded
-from sweeper.records import one_line, write_record
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,18 @@ def _wandb_settings(wandb):
 class Run:
     """A context manager around one W&B run, finished with exit code 1 unless :meth:`succeed` was called."""
 
-    def __init__(self, settings: TrackerSettings, name: str, config: dict[str, Any], job_type: str | None = None):
+    def __init__(
+        self,
+        settings: TrackerSettings,
+        name: str,
+        config: dict[str, Any],
+        job_type: str | None = None,
+        run_id: str | None = None,
+    ):
         self.settings, self.name, self.config = settings, name, config
         self.job_type = job_type or settings.job_type
+        self.run_id = run_id  # chosen by the job (:func:`new_run_id`), or by W&B
         self.exit_code = 1
-        self.log_failed = False  # a job whose metrics W&B refused has failed: its run too
         self.run = None
 
     def __enter__(self) -> Run:
@@ -62,6 +70,7 @@ class Run:
         try:
             with shielded():
                 self.run = wandb.init(
+                    id=self.run_id,
                     mode=s.mode,
                     project=s.project,
                     entity=s.entity,
@@ -81,32 +90,23 @@ class Run:
         return self
 
     def succeed(self) -> None:
-        if not self.log_failed:
-            self.exit_code = 0
+        self.exit_code = 0
 
     def __exit__(self, *exc) -> None:
+        self.finish(self.exit_code if exc[0] is None else 1)
+
+    def finish(self, exit_code: int) -> None:
         if self.run is not None:
             with shielded():
-                self.run.finish(exit_code=self.exit_code if exc[0] is None else 1)
+                self.run.finish(exit_code=exit_code)
 
     @property
     def path(self) -> str | None:
         """The run's directory on disk (offline mode), for the user and the tests."""
         return None if self.run is None or self.run.disabled else str(Path(self.run.dir).parent)
 
-    def log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample, output_dir: str) -> None:
-        """The job's metrics into the summary, the per-lane table and a kernel histogram.
-
-        If W&B fails, so does the job: its record in ``output_dir`` is rewritten to say so.
-        """
-        try:
-            self._log_job(record, lanes, kernel_sample)
-        except Exception as err:
-            self.log_failed = True
-            record.update(status="failed", error=f"W&B: {one_line(err)}")
-            write_record(Path(output_dir), record)
-
-    def _log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample) -> None:
+    def log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample) -> None:
+        """The job's metrics into the summary, the per-lane table and a kernel histogram; raises what W&B raises."""
         import wandb
 
         summary = {k: v for k, v in record["metrics"].items()}
@@ -128,6 +128,11 @@ class Run:
             self.run.log({"summary": wandb.Table(columns=columns, data=data)})
         self.run.log({name: wandb.Image(path) for name, path in plots.items()})
         self.run.summary.update(totals)
+
+
+def new_run_id() -> str:
+    """A fresh W&B run id, as ``wandb.util.generate_id`` makes them (8 of ``[a-z0-9]``), without importing wandb."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
 def report_sweep(settings: TrackerSettings, rows: list[dict[str, Any]], sweep_dir: str, totals: dict, ok: bool) -> None:
