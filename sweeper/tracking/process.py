@@ -69,6 +69,7 @@ def _submit(pool: ProcessPoolExecutor, fn: Callable, *args, if_failed=None) -> F
     except RuntimeError as err:  # BrokenProcessPool, or a pool shut down
         future = Future()
         future.set_exception(err)
+        _check_alive(pool, err)
     _pending.append(Handover(future, pool, if_failed))
     return future
 
@@ -83,17 +84,22 @@ def _settle(block: bool = False) -> None:
             still.append(h)
             continue
         err = RuntimeError("cancelled") if h.future.cancelled() else h.future.exception()
-        if isinstance(err, BrokenProcessPool) and h.pool not in _dead:
-            _dead.add(h.pool)
-            print(
-                f"sweeper: the W&B process died ({one_line(err)}); the runs it had open are recorded as "
-                "not finished (resume=true redoes them), and the next job starts a new one",
-                file=sys.stderr,
-                flush=True,
-            )
+        _check_alive(h.pool, err)
         if err is not None and h.if_failed is not None:
             h.if_failed(err)
     _pending[:] = still
+
+
+def _check_alive(pool: ProcessPoolExecutor, err: BaseException | None) -> None:
+    """A pool's process that died is reported in one line, once."""
+    if isinstance(err, BrokenProcessPool) and pool not in _dead:
+        _dead.add(pool)
+        print(
+            f"sweeper: the W&B process died ({one_line(err)}); the runs it had open are recorded as "
+            "not finished (resume=true redoes them), and the next job starts a new one",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 class RemoteRun:
@@ -121,7 +127,10 @@ def open_run(settings: TrackerSettings, name: str, config: dict[str, Any]) -> Jo
     """A job's run, through the sweep's W&B process if there is one, else in this process."""
     pool = current()
     if pool is not None:
-        return RemoteRun(pool, settings, name, config)
+        run = RemoteRun(pool, settings, name, config)
+        if pool in _dead:  # found dead as the run was handed over: a new process starts it
+            run = RemoteRun(start(), settings, name, config)
+        return run
     run = JobRun(settings, name, config, new_run_id())
     run.start()
     return run
