@@ -136,14 +136,3 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path="pkg://sweeper.conf", config_name="config")
 def main(cfg: DictConfig) -> dict[str, Any]:
     return run_configured_job(cfg)
-
-
-def cli() -> None:
-    """The console script: check the command line, then hand over to Hydra."""
-    from sweeper.cli.preflight import check_overrides, command_line_overrides
-
-    try:
-        check_overrides(command_line_overrides(sys.argv[1:]))
-    except ConfigError as err:
-        sys.exit(f"sweeper: {err} (nothing was run)")
-    main()

@@ -1,10 +1,12 @@
-"""The ``sweeper`` command's entry point: signals handled from the start, a sweep's W&B process started first.
+"""The ``sweeper`` command's entry point: the command line checked, signals handled, W&B started.
 
-Loading the app (JAX, Flax, Hydra) takes most of a second; the W&B process
+Bad input is refused before anything loads (no JAX, no W&B process). Loading the app
+(JAX, Flax, Hydra) takes most of a second; a sweep's W&B process
 (:mod:`sweeper.tracking.process`) loads W&B and matplotlib meanwhile, on the other core.
-From here to the last line of the summary, SIGTERM and SIGINT raise
+From the start to the last line of the summary, SIGTERM and SIGINT raise
 :class:`sweeper.interrupts.Interrupted`: the running job records itself as interrupted,
-the end of the sweep writes the summary of what ran, and the command exits 128 + signal.
+the end of the sweep (:func:`sweeper.cli.callback.end_interrupted_sweep`) writes the
+summary of what ran, and the command exits 128 + signal.
 """
 
 import sys
@@ -15,15 +17,26 @@ from sweeper.interrupts import Interrupted, signals_raise
 def main() -> None:
     with signals_raise():
         try:
-            if {"-m", "--multirun"} & set(sys.argv[1:]):
-                from sweeper.tracking import process as tracker_process
-
-                tracker_process.start()
-            from sweeper.cli.app import cli
-
-            cli()
+            _run(sys.argv[1:])
         except Interrupted as signal:
             from sweeper.cli.callback import end_interrupted_sweep
 
             end_interrupted_sweep(signal)
             sys.exit(signal.exit_code)
+
+
+def _run(args: list[str]) -> None:
+    from sweeper.cli.preflight import check_overrides, command_line_overrides
+    from sweeper.config import ConfigError
+
+    try:
+        check_overrides(command_line_overrides(args))
+    except ConfigError as err:
+        sys.exit(f"sweeper: {err} (nothing was run)")
+    if {"-m", "--multirun"} & set(args):
+        from sweeper.tracking import process as tracker_process
+
+        tracker_process.start()
+    from sweeper.cli.app import main as hydra_main
+
+    hydra_main()
