@@ -20,7 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from sweeper.interrupts import Interrupted, shielded
-from sweeper.records import one_line, read_record
+from sweeper.records import job_dirs, job_record, one_line, read_record, write_record
 from sweeper.report import summary
 
 log = logging.getLogger("sweeper")
@@ -55,7 +55,10 @@ class SweepCallback(Callback):
         global _launching_pid
         _launching_pid = os.getpid()
         self.started = time.perf_counter()
-        _sweep.update(config=config, started=self.started)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        _sweep.update(
+            config=config, started=self.started, earlier=set(job_dirs(sweep_dir)) if sweep_dir.is_dir() else set()
+        )
         try:  # the whole grid, preset included, before the first job starts
             self.total = check_overrides(sweep_arguments(config))
             check_subdir("hydra.sweep.subdir", OmegaConf.to_container(config.hydra.sweep)["subdir"])
@@ -109,9 +112,29 @@ def end_interrupted_sweep(signal: Interrupted) -> None:
     print(f"sweeper: interrupted by {signal.name}", file=sys.stderr, flush=True)
     if not _sweep:
         return
-    config, started = _sweep.pop("config"), _sweep.pop("started")
+    config, started, earlier = _sweep.pop("config"), _sweep.pop("started"), _sweep.pop("earlier")
+    sweep_dir = Path(config.hydra.sweep.dir)
     with contextlib.suppress(Interrupted), shielded():
-        finish_sweep(Path(config.hydra.sweep.dir), config, time.perf_counter() - started)
+        for job_dir in _job_dirs(sweep_dir) - earlier:
+            if read_record(job_dir) is None:
+                _record_interrupted(job_dir, signal)
+        finish_sweep(sweep_dir, config, time.perf_counter() - started)
+
+
+def _job_dirs(sweep_dir: Path) -> set[Path]:
+    return set(job_dirs(sweep_dir)) if sweep_dir.is_dir() else set()
+
+
+def _record_interrupted(job_dir: Path, signal: Interrupted) -> None:
+    """A job this sweep started, stopped before its job function could record itself (in Hydra's part of the job)."""
+    from sweeper.cli.app import recorded_config
+
+    try:
+        composed = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    except Exception:  # not written yet, or half
+        composed = OmegaConf.create()
+    config = recorded_config(composed, None)
+    write_record(job_dir, job_record(config, error=f"interrupted by {signal.name}", status="interrupted"))
 
 
 def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = None) -> bool:
