@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .helpers.processes import start_sweeper, wait_for
+from .helpers.processes import descendants, start_sweeper, wait_for, wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +57,24 @@ def test_a_signal_at_a_random_moment_records_the_running_job_and_writes_the_summ
         assert set(statuses[:-1]) <= {"ok"} and statuses[-1] in ("ok", "interrupted"), statuses
     with open(sweep / "summary.csv") as f:
         assert [row["status"] for row in csv.DictReader(f)] == statuses
+
+
+def test_sigterm_under_joblib_ends_its_workers_and_their_w_and_b_processes_and_writes_the_summary(tmp_path):
+    sweep = tmp_path / "s"
+    process = start_sweeper(tmp_path, *GRID, "hydra/launcher=joblib")
+    wait_for(sweep / "1" / ".hydra" / "config.yaml", process)  # workers are running jobs
+    wait_for_w_and_b = time.monotonic() + 600
+    while not any("wandb-core" in cmd for cmd in descendants(process.pid).values()):
+        assert time.monotonic() < wait_for_w_and_b and process.poll() is None
+        time.sleep(0.05)
+    started = descendants(process.pid)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in out + err
+    assert wait_gone(started) == [], {pid: started[pid] for pid in wait_gone(started)}  # no orphans
+    job_dirs = [p for p in sweep.iterdir() if p.name.isdigit()]
+    statuses = [json.loads((d / "result.json").read_text())["status"] for d in job_dirs]
+    assert "interrupted" in statuses and set(statuses) <= {"ok", "interrupted"}
+    with open(sweep / "summary.csv") as f:
+        assert sorted(row["status"] for row in csv.DictReader(f)) == sorted(statuses)
