@@ -123,6 +123,32 @@ def test_a_refusal_is_one_line_without_jax(tmp_path, without_jax, argv, line):
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("result.json"))
 
 
+FREEZE_PROBE = """
+import gc, os, sys
+
+def freeze(freeze=gc.freeze):
+    if sys.argv[0].endswith("sweeper"):  # the command itself, not the processes it starts
+        with open(os.environ["FREEZE_PROBE_OUT"], "a") as f:
+            f.write(f"{'jax' in sys.modules} {'flax' in sys.modules}\\n")
+    freeze()
+
+gc.freeze = freeze
+"""
+
+
+@pytest.mark.slow
+def test_jax_is_loaded_before_the_launcher_freezes_start_up(tmp_path):
+    # JAX loads late now (never for --help or a refusal); it must still load before the launcher's
+    # gc.freeze(), or every full collection between jobs scans JAX's and Flax's objects again
+    (tmp_path / "probe").mkdir()
+    (tmp_path / "probe" / "sitecustomize.py").write_text(FREEZE_PROBE)
+    out = tmp_path / "freezes.txt"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "probe"), "FREEZE_PROBE_OUT": str(out)}
+    done = run_sweeper("-m", "sweep=smoke", "wandb.mode=disabled", "hydra.sweep.dir=s", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().splitlines() == ["True True"]
+
+
 def part_of(module: str) -> str | None:
     """The layer a module belongs to: ``sweeper.core.ensemble`` -> ``sweeper.core``."""
     parts = module.split(".")

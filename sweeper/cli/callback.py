@@ -57,6 +57,9 @@ class SweepCallback(Callback):
             check_subdir("hydra.sweep.subdir", OmegaConf.to_container(config.hydra.sweep)["subdir"])
         except ConfigError as err:
             sys.exit(f"sweeper: {err} (nothing was run)")
+        # JAX and Flax load here, once the grid is valid, so the launcher's gc.freeze() takes them in
+        import sweeper.job  # noqa: F401
+
         log.info("sweeper: %s jobs -> %s", self.total or "?", config.hydra.sweep.dir)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
