@@ -4,7 +4,9 @@ Bad input is checked here, in-process, through the functions the command calls b
 job starts; ``test_cli.py`` and ``test_import_rules.py`` run the command itself on a few.
 """
 
+import inspect
 import re
+from dataclasses import fields, is_dataclass
 
 import pytest
 from hydra.core.global_hydra import GlobalHydra
@@ -51,6 +53,17 @@ def test_the_core_builds_exactly_the_choices_the_config_offers():
         loader = GlobalHydra.instance().config_loader()
         assert loader.get_group_options("constructor") == sorted(catalog.CONSTRUCTORS)
         assert loader.get_group_options("model") == sorted([*catalog.MODELS, catalog.CUSTOM_MODEL])
+
+
+def test_every_key_of_the_schema_says_what_it_is():
+    # the schema is where a key's meaning is written: a comment on its line, as Hydra's structured configs do
+    for schema in (SweeperConfig, *(type(getattr(SweeperConfig(), f.name)) for f in fields(SweeperConfig))):
+        if not is_dataclass(schema):
+            continue
+        lines = inspect.getsource(schema).splitlines()
+        for f in fields(schema):
+            [line] = [line for line in lines if line.strip().startswith(f"{f.name}:")]
+            assert "  # " in line, f"{schema.__name__}.{f.name} has no comment"
 
 
 @pytest.mark.parametrize("name", ["vmap", "loop", "pitfall_broadcast", "pitfall_no_split"])
