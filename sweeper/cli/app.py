@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.sweeper_plugins import composing
+from sweeper.cli.hydra_compat import MAIN_OPTIONS
 from sweeper.cli.redact import env_interpolated, redact
 from sweeper.config import ConfigError, JobSettings, SweeperConfig, job_settings
 from sweeper.core.compile_cache import enable_compilation_cache
@@ -26,7 +26,6 @@ from sweeper.records import read_record, write_record
 
 log = logging.getLogger("sweeper")
 ConfigStore.instance().store(name="sweeper_schema", node=SweeperConfig)
-composing.register()  # hydra/sweeper=sweeper and hydra/launcher=sweeper
 
 
 def sweep_id(sweep_dir: str) -> str:
@@ -125,7 +124,7 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
         sys.exit(signal.exit_code)
 
 
-@hydra.main(version_base="1.3", config_path="pkg://sweeper.conf", config_name="config")
+@hydra.main(config_path="pkg://sweeper.conf", config_name="config", **MAIN_OPTIONS)
 def main(cfg: DictConfig) -> dict[str, Any]:
     return run_configured_job(cfg)
 
