@@ -10,7 +10,7 @@ import pytest
 from .helpers.cli import PNG_MAGIC, install_wheel, sweeper
 from .helpers.wandb_files import inspect_run, run_record, runs_under
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.next_hydra]
 
 
 def test_multirun_writes_records_summary_plots_and_wandb_runs(tmp_path):

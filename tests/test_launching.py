@@ -13,6 +13,8 @@ from omegaconf import OmegaConf, open_dict
 import sweeper.cli.app  # noqa: F401 - registers the schema
 from hydra_plugins.sweeper_plugins._core import Composer
 
+pytestmark = pytest.mark.next_hydra  # CI runs these on Hydra 1.4 too
+
 GRID = [
     ["seed=0", "num_inits=1", "features=4"],
     ["seed=1", "num_inits=8", "features=4"],
