@@ -40,6 +40,7 @@ def test_the_memory_guard_refuses_before_allocating(tmp_path):
     assert "(memory_budget_gb)" in done.stderr
 
 
+@pytest.mark.next_hydra
 def test_stop_on_failure_ends_the_sweep_at_the_first_failed_job(tmp_path):
     done = sweeper(
         "-m", "constructor=vmap,pitfall_no_split,vmap", "num_inits=2", "features=2", "seed=0",
@@ -81,6 +82,7 @@ def _statuses(sweep):
         return [r["status"] for r in csv.DictReader(f)]
 
 
+@pytest.mark.next_hydra
 def test_sigterm_records_the_job_as_interrupted_and_resume_finishes_the_sweep(tmp_path):
     process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
     process.send_signal(signal.SIGTERM)
@@ -104,6 +106,7 @@ def test_sigterm_records_the_job_as_interrupted_and_resume_finishes_the_sweep(tm
     assert _statuses(sweep) == ["ok", "ok", "ok"]
 
 
+@pytest.mark.next_hydra
 def test_ctrl_c_reaches_the_whole_process_group_and_every_run_is_still_finished(tmp_path):
     process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the W&B tracker process gets it too
@@ -116,6 +119,7 @@ def test_ctrl_c_reaches_the_whole_process_group_and_every_run_is_still_finished(
     assert runs == {"features=256,num_inits=2,seed=0": 0, "features=256,num_inits=2048,seed=0": 1, "sweep-summary": 1}
 
 
+@pytest.mark.next_hydra
 def test_sigkill_leaves_the_other_results_intact_and_resume_rebuilds_the_summary(tmp_path):
     process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
     process.kill()
