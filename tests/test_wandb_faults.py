@@ -70,10 +70,17 @@ def test_a_dead_w_and_b_process_is_reported_its_open_run_is_redone_and_the_other
     assert _records(tmp_path / "s")[1]["status"] == "ok"
 
 
-def test_a_failing_end_of_sweep_fails_the_command_in_one_line(tmp_path):
+def test_a_failing_end_of_sweep_fails_the_command_in_one_line_and_w_and_b_leaves_nothing_in_home(tmp_path):
     (tmp_path / "s" / "5").mkdir(parents=True)
     (tmp_path / "s" / "5" / "result.json").write_text('{"not": "a record"}')  # a stray file, not this sweep's
-    done = sweeper("-m", "seed=0", "num_inits=2", "features=4", "hydra.sweep.dir=s", cwd=tmp_path)
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_DATA_DIR"} | {"HOME": str(home)}
+    done = sweeper("-m", "seed=0", "num_inits=2", "features=4", "hydra.sweep.dir=s", cwd=tmp_path, env=env)
     assert done.returncode != 0
+    assert done.stderr.count("sweeper: the end of the sweep failed:") == 1, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    assert _records(tmp_path / "s")[0]["status"] == "ok"  # the job's own result is kept
+    record = _records(tmp_path / "s")[0]
+    assert record["status"] == "ok"  # the job's own result is kept
+    assert inspect_run(record["wandb"])["summary"]["lanes"]  # a table: W&B staged its file
+    assert not [p for p in home.rglob("*") if p.is_file() and "staging" in p.parts]
+    assert list((tmp_path / "s" / "wandb").rglob("staging/*"))  # with the runs: `wandb sync` reads them back

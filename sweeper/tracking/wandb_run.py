@@ -17,6 +17,8 @@ from typing import Any
 
 from sweeper.interrupts import Interrupted, shielded
 
+USER_DATA_DIR = os.environ.get("WANDB_DATA_DIR")  # else W&B's staging files stay with the runs, not in ~/.local
+
 
 @dataclass(frozen=True)
 class TrackerSettings:
@@ -67,6 +69,8 @@ class Run:
         Path(s.dir).mkdir(parents=True, exist_ok=True)
         if not os.access(s.dir, os.W_OK):  # W&B would silently fall back to /tmp
             raise PermissionError(f"the W&B directory {s.dir} is not writable")
+        if USER_DATA_DIR is None:  # W&B stages each table's file there; offline, `wandb sync` reads it back later
+            os.environ["WANDB_DATA_DIR"] = str(Path(s.dir, "wandb", "data").resolve())
         try:
             with shielded():
                 self.run = wandb.init(
