@@ -90,7 +90,7 @@ def test_sigterm_records_the_job_as_interrupted_and_resume_finishes_the_sweep(tm
 @pytest.mark.next_hydra
 def test_ctrl_c_reaches_the_whole_process_group_and_every_run_is_still_finished(tmp_path):
     process = start_and_wait_for_job(tmp_path, "outputs/k", 1, *KILL_GRID)
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the W&B tracker process gets it too
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the W&B process gets it too
     out, err = process.communicate(timeout=300)
     assert process.returncode == 128 + signal.SIGINT
     assert "interrupted by SIGINT" in err and "Traceback" not in out + err
@@ -110,7 +110,7 @@ def test_sigkill_leaves_the_other_results_intact_and_resume_rebuilds_the_summary
     assert first["status"] == "ok"
     assert not (sweep / "summary.csv").exists()
     assert not list(sweep.glob("*/.result.json.*"))  # no half-written record left behind
-    # the W&B tracker process reads the end of its pipe and finishes the killed job's run as failed
+    # the W&B process sees the sweep gone and finishes the killed job's run as failed
     deadline, exit_codes = time.monotonic() + 120, {}
     while len(exit_codes) < 2 or None in exit_codes.values():
         assert time.monotonic() < deadline, exit_codes

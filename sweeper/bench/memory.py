@@ -6,7 +6,7 @@ job's ``memory/process_peak_bytes`` (the sweep process's peak resident memory so
 measured by the job) from its record. It prints the peak at job ``FROM`` and at the last
 job, and the slope between them in bytes per job: exact for the peak, which never falls,
 so a growing process shows as a positive slope. It also counts the files W&B left in its
-staging directory under ``~/.local/share/wandb`` during the sweep.
+staging directory under the home directory (a fresh one, for this sweep alone).
 """
 
 from __future__ import annotations
@@ -22,19 +22,14 @@ from sweeper.records import job_dirs, read_record
 PEAK = "memory/process_peak_bytes"
 
 
-def _staging_files() -> set[Path]:
-    data = Path(os.environ.get("WANDB_DATA_DIR", Path.home() / ".local" / "share" / "wandb"))
-    staging = data / "artifacts" / "staging"
-    return set(staging.iterdir()) if staging.is_dir() else set()
-
-
 def measure(jobs: int, start: int, out: Path) -> dict:
     sweep_dir = (out / "memory-sweep").resolve()
+    home = (out / "memory-home").resolve()  # the sweep's own: nothing else writes W&B's files there meanwhile
     sweeper = str(Path(sys.executable).with_name("sweeper"))
     command = [sweeper, "-m", f"seed=range(0,{jobs})", "num_inits=2", "features=4", f"hydra.sweep.dir={sweep_dir}"]
-    staged = _staging_files()
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_DATA_DIR"} | {"HOME": str(home)}
     with open(out / "memory-sweep.log", "w") as log:
-        rc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+        rc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
     records = [read_record(d) for d in job_dirs(sweep_dir)]
     peaks = [r["metrics"].get(PEAK) for r in records if r and r["status"] == "ok"]
     last = len(peaks) - 1
@@ -49,7 +44,7 @@ def measure(jobs: int, start: int, out: Path) -> dict:
         "peak_bytes_from": peaks[start],
         "peak_bytes_to": peaks[last],
         "slope_bytes_per_job": (peaks[last] - peaks[start]) / (last - start),
-        "staging_files_left": len(_staging_files() - staged),
+        "staging_files_left": sum(1 for p in home.rglob("*") if p.is_file() and "staging" in p.parts),
     }
 
 
