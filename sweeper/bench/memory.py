@@ -57,5 +57,5 @@ def run(jobs: int, start: int, out: Path) -> None:
         f"{result['jobs_ok']} jobs ok; the sweep process's peak resident memory: "
         f"{result['peak_bytes_from'] * mb:.1f} MB at job {start}, {result['peak_bytes_to'] * mb:.1f} MB at job "
         f"{result['to_job']}: {result['slope_bytes_per_job'] / 1024:.2f} KB per job; "
-        f"W&B staging files left in ~/.local/share/wandb: {result['staging_files_left']}"
+        f"W&B staging files left in the home directory: {result['staging_files_left']}"
     )
