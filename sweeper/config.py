@@ -11,7 +11,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any
 
 from sweeper.core.ensemble import CONSTRUCTORS
-from sweeper.core.models import MODELS
+from sweeper.core.models import MODELS, PARAM_DTYPES
 
 MAX_SEED = 2**32 - 1  # without jax_enable_x64, JAX keeps a seed's low 32 bits: larger ones collide
 WANDB_MODES = ("offline", "online", "disabled")
@@ -23,7 +23,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class ConstructorConfig:
-    name: str = "vmap"  # vmap (the recipe) | loop (baseline) | pitfall_broadcast | pitfall_no_split
+    name: str = "vmap"  # vmap (the recipe) | loop (baseline) | pitfall_broadcast | pitfall_no_split | pitfall_average
 
 
 @dataclass
@@ -52,6 +52,7 @@ class SweeperConfig:
     seed: int = 0  # PRNG seed of the whole ensemble, 0 .. 2**32-1
     num_inits: int = 8  # N: lanes (independent models) in the ensemble
     features: int = 16  # F: model width (Linear(F, F))
+    param_dtype: str = "float32"  # dtype of the parameters, passed to the model: float32 | bfloat16 | float16
     constructor: ConstructorConfig = field(default_factory=ConstructorConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     forward_batch: int = 32  # B: rows of the shared input batch of the forward check
@@ -85,6 +86,7 @@ class JobSettings:
     diversity_budget: int
     memory_budget_gb: float | None = None
     sharding_devices: int | None = None  # None: all devices that divide N; resolved in the job
+    param_dtype: str = "float32"
 
     @property
     def factory(self) -> str:
@@ -152,6 +154,7 @@ RULES = {
     "sharding.devices": _devices,
     "constructor.name": _choice(*CONSTRUCTORS),
     "model.name": _choice(*MODELS, "custom"),
+    "param_dtype": _choice(*PARAM_DTYPES),
     "wandb.mode": _choice(*WANDB_MODES),
 }
 GROUPS = {"constructor": RULES["constructor.name"], "model": RULES["model.name"]}  # group=option
@@ -209,4 +212,5 @@ def job_settings(cfg: Any) -> JobSettings:
         diversity_budget=values["diversity_budget"],
         memory_budget_gb=values["memory_budget_gb"],
         sharding_devices=values["sharding.devices"],
+        param_dtype=values["param_dtype"],
     )

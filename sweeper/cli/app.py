@@ -23,6 +23,7 @@ from sweeper.config import ConfigError, JobSettings, SweeperConfig, job_settings
 from sweeper.core.compile_cache import enable_compilation_cache
 from sweeper.interrupts import Interrupted, signals_raise
 from sweeper.records import read_record, write_record
+from sweeper.report.shared_lanes import write_lane_digests
 
 log = logging.getLogger("sweeper")
 ConfigStore.instance().store(name="sweeper_schema", node=SweeperConfig)
@@ -82,6 +83,7 @@ def _run_and_track(cfg: DictConfig, settings: JobSettings, output_dir: Path, roo
         record["wandb"] = run.path
         if outcome.traceback:
             log.debug("job %s failed:\n%s", hc.job.override_dirname, outcome.traceback)
+        write_lane_digests(output_dir, outcome.lane_digests)  # for the sweep's shared-lanes check
         write_record(output_dir, record)  # the measurement is safe on disk before tracking starts
         run.log_job(record, outcome.lanes, outcome.kernel_sample, str(output_dir))
         if record["status"] == "ok":

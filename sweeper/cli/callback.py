@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweeper.records import read_record
 from sweeper.report import summary
+from sweeper.report.shared_lanes import find_shared_lanes
 
 log = logging.getLogger("sweeper")
 _launching_pid: int | None = None  # the process that runs the sweep; launchers may run its jobs in others
@@ -114,10 +115,14 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
     rows = summary.rows(sweep_dir)
     summary.write_csv(rows, sweep_dir / "summary.csv")
     failed = summary.failures(rows)
+    shared = find_shared_lanes(sweep_dir)
     totals = {"jobs": len(rows), "jobs_ok": len(rows) - len(failed), "jobs_failed": len(failed), "wall_s": seconds}
+    totals["shared_lanes"] = shared.count
     print(summary.format_table(rows), flush=True)
     print(summary.report(rows), flush=True)
-    report = (tracker_settings(config, sweep_dir), rows, str(sweep_dir), totals, not failed)
+    if shared.count:
+        print(shared.report(), flush=True)
+    report = (tracker_settings(config, sweep_dir), rows, str(sweep_dir), totals, not failed and not shared.count)
     reported = True
     try:  # plots and the sweep's W&B run: in the tracker process, which has matplotlib loaded by now
         tracker.report_sweep(*report) if tracker else report_sweep(*report)
@@ -130,4 +135,4 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
     print(f"sweep: {sweep_dir}{took}; summary.csv {'and plots ' if reported else ''}written there", flush=True)
     if failed:
         print(f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True)
-    return reported and not failed and bool(rows)
+    return reported and not failed and not shared.count and bool(rows)
