@@ -14,8 +14,9 @@ from collections.abc import Callable
 import jax.numpy as jnp
 from flax import nnx
 
+from sweeper.core.catalog import PARAM_DTYPES
+
 Factory = Callable[..., nnx.Module]  # (features, rngs, *, param_dtype=...) -> one model
-PARAM_DTYPES = ("float32", "bfloat16", "float16")
 
 
 def linear(features: int, rngs: nnx.Rngs, param_dtype=jnp.float32) -> nnx.Linear:
