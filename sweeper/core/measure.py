@@ -93,7 +93,7 @@ def compiled_measure(
             out["lane_mean"], out["lane_std"] = diversity["leaves"]["mean"][at], diversity["leaves"]["std"][at]
             flat = jnp.reshape(leaves[first], (-1,))
             out["sample"] = flat[:: max(1, flat.size // HISTOGRAM_VALUES)]
-        outputs = apply_lanes(ensemble, x)
+        outputs = apply_lanes(ensemble, x.astype(next(iter(leaves.values())).dtype))  # the parameters' dtype
         forward_shape.extend(outputs.shape)  # known while tracing
         out["forward"] = forward_summary(outputs)
         return out
