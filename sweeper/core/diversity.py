@@ -34,6 +34,7 @@ from sweeper.core.lanes import _groups, checksum, lane_digests, lane_hashes, pro
 from sweeper.core.pairs import (
     DEFAULT_BUDGET,
     DEFAULT_MAX_LANES,
+    PAIR_SCALARS,
     LanePlan,
     effective_coords,
     independence_null,
@@ -155,7 +156,7 @@ def diversity_report(
     random = [i for i, k in enumerate(names) if k not in identical]
     dims = effective_coords([sizes[i] for i in random], [np.mean(np.square(leaf["std"][i])) for i in random])
     typical, threshold = independence_null(plan.sample_lanes, dims - len(random), false_alarm)
-    p = {k: (None if pairs is None else float(np.asarray(v))) for k, v in (pairs or {}).items() if np.size(v) == 1}
+    p = {} if pairs is None else dict(zip(PAIR_SCALARS, np.asarray(pairs["scalars"], np.float64).tolist(), strict=True))
 
     reason = ""
     if distinct < n:
@@ -176,7 +177,7 @@ def diversity_report(
     elif checked and checked["reason"]:
         reason = checked["reason"]
     elif pairs is not None and p["independence_cosine"] > threshold:
-        i, j = (int(plan.lanes[k]) if plan.lanes is not None else int(k) for k in pairs["independence_pair"])
+        i, j = (int(k) if plan.lanes is None else int(plan.lanes[int(k)]) for k in (p["lane_a"], p["lane_b"]))
         reason = (
             f"lanes {min(i, j)} and {max(i, j)} are correlated: |cos| {p['independence_cosine']:.3g} (leaf means "
             f"out) over {dims:.0f} effective coordinates, above {threshold:.3g} (independent lanes: about "

@@ -50,11 +50,16 @@ class CompiledMeasure:
     x: np.ndarray  # the forward pass's input batch (B, F)
     forward_shape: tuple[int, ...]  # (N, B, F_out)
     compile_s: float
+    first_kernel: int | None  # the position of the first kernel among the leaves: the lane table's
 
     def __call__(self, state: Any, seed: int = 0) -> dict[str, Any]:
         """Every statistic as host arrays: ``diversity`` (for :func:`diversity_report`),
         ``forward`` (spread, finite) and, with a kernel, ``lane_mean``, ``lane_std``, ``sample``."""
-        return jax.device_get(self.executable(state, self.plan.lanes, self.x, reference_key(seed)))
+        stats = jax.device_get(self.executable(state, self.plan.lanes, self.x, np.uint32(seed)))
+        if self.first_kernel is not None:
+            leaves = stats["diversity"]["leaves"]
+            stats["lane_mean"], stats["lane_std"] = leaves["mean"][self.first_kernel], leaves["std"][self.first_kernel]
+        return stats
 
 
 @functools.lru_cache(maxsize=128)
@@ -82,15 +87,13 @@ def compiled_measure(
     mesh = mesh_of(next(iter(leaves.values())))
     forward_shape = []
 
-    def measure(state, lanes, x, key):
+    def measure(state, lanes, x, seed):
         ensemble = nnx.merge(graphdef, state)
         leaves = flat_params(ensemble)
-        reference = None if model is None else reference_params(key, features, model, param_dtype)
+        reference = None if model is None else reference_params(reference_key(seed), features, model, param_dtype)
         diversity = lane_stats(leaves, reference, lanes, mesh)
         out = {"diversity": diversity}
         if first is not None:
-            at = list(leaves).index(first)
-            out["lane_mean"], out["lane_std"] = diversity["leaves"]["mean"][at], diversity["leaves"]["std"][at]
             flat = jnp.reshape(leaves[first], (-1,))
             out["sample"] = flat[:: max(1, flat.size // HISTOGRAM_VALUES)]
         outputs = apply_lanes(ensemble, x.astype(next(iter(leaves.values())).dtype))  # the parameters' dtype
@@ -99,9 +102,9 @@ def compiled_measure(
         return out
 
     x = forward_input(features, batch)
-    key = jax.eval_shape(lambda: reference_key(0))
-    executable = jax.jit(measure).lower(abstract, plan.lanes, x, key).compile(compiler_options())
-    return CompiledMeasure(executable, plan, x, tuple(forward_shape), time.perf_counter() - start)
+    executable = jax.jit(measure).lower(abstract, plan.lanes, x, np.uint32(0)).compile(compiler_options())
+    at = None if first is None else list(leaves).index(first)
+    return CompiledMeasure(executable, plan, x, tuple(forward_shape), time.perf_counter() - start, at)
 
 
 def lane_rows(stats: Mapping[str, Any], nearest: np.ndarray | None) -> list[dict[str, Any]]:

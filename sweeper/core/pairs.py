@@ -31,6 +31,7 @@ from sweeper.core.sharding import coordinate_sharding
 
 DEFAULT_BUDGET = 2**37  # multiply-adds: N = 1024 lanes of F = 256 (P = 65,792) are exact, about 2 s on 2 cores
 DEFAULT_MAX_LANES = 4096  # largest N x N matrix built (64 MiB in float32)
+PAIR_SCALARS = ("min_l2", "mean_l2", "mean_l2_stderr", "max_abs_cosine", "independence_cosine", "lane_a", "lane_b")
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one cached plan per shape
@@ -60,6 +61,9 @@ def lane_plan(n: int, coords: int, budget: int, max_lanes: int, seed: int = 0) -
 def pair_stats(blocks, means, sizes, identical, same, n_total: int, mesh: Mesh | None):
     """Pair statistics of M lanes from per-leaf ``(M, P_k)`` blocks, their lane means and sizes.
 
+    Returns ``scalars`` (:data:`PAIR_SCALARS`; lane_a, lane_b: the independence statistic's pair,
+    as positions among the M) and ``nearest``, ``(M,)``: each lane's distance to its nearest.
+
     ``identical[k]``: leaf k is the same in every lane (left out of the independence
     statistic); ``same``: ``(M, M)`` lanes with equal bytes, whose distance is exactly 0.
     On a lane mesh each block is re-split along P, so every device sums its slice of
@@ -84,15 +88,9 @@ def pair_stats(blocks, means, sizes, identical, same, n_total: int, mesh: Mesh |
     independence = jnp.where(eye, 0.0, jnp.abs(_cosines(centered)))
     worst = jnp.argmax(independence)
     mean_l2, stderr = _mean_and_stderr(dist, n_total)
-    return {
-        "min_l2": jnp.min(nearest),
-        "mean_l2": mean_l2,
-        "mean_l2_stderr": stderr,
-        "max_abs_cosine": jnp.max(cosine),
-        "independence_cosine": independence.reshape(-1)[worst],
-        "independence_pair": jnp.stack([worst // m, worst % m]),
-        "nearest": nearest,
-    }
+    first, second = (worst // m).astype(jnp.float32), (worst % m).astype(jnp.float32)
+    scalars = [jnp.min(nearest), mean_l2, stderr, jnp.max(cosine), independence.reshape(-1)[worst], first, second]
+    return {"scalars": jnp.stack(scalars), "nearest": nearest}
 
 
 def _distances(gram: jax.Array, same: jax.Array) -> jax.Array:

@@ -19,9 +19,9 @@ from sweeper.core.tree import flat_params
 REFERENCE_STREAM = 0x5EED_0F_1  # folded into the seed: the reference model's key, independent of every lane's
 
 
-def reference_key(seed: int) -> jax.Array:
-    """The key of the reference model: one model of the plain factory, independent of the ensemble's lanes."""
-    return jax.random.fold_in(jax.random.key(int(seed)), REFERENCE_STREAM)
+def reference_key(seed) -> jax.Array:
+    """The key of the reference model, independent of the ensemble's lanes; ``seed`` may be traced."""
+    return jax.random.fold_in(jax.random.key(seed), REFERENCE_STREAM)
 
 
 def reference_params(key: jax.Array, features: int, model: str | Factory, param_dtype: str) -> dict[str, jax.Array]:
