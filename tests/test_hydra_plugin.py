@@ -68,10 +68,12 @@ def test_where_the_fast_launcher_cannot_load_hydras_basic_launcher_runs_the_swee
     assert [r["status"] for r in records] == ["ok", "ok"]
 
 
-def test_the_private_hydra_names_the_plugins_use_are_where_they_were():
+def test_the_private_hydra_names_the_plugins_and_preflight_use_are_where_they_were():
     """Each private name below has its reason beside its import; if this fails, that code needs a look."""
+    from hydra._internal.config_repository import ConfigRepository
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra._internal.utils import create_config_search_path, get_args_parser
     from hydra.core.utils import _flush_loggers, _save_config
     from omegaconf import OmegaConf
     from omegaconf._utils import get_omega_conf_dumper
@@ -85,3 +87,7 @@ def test_the_private_hydra_names_the_plugins_use_are_where_they_were():
     assert list(inspect.signature(_flush_loggers).parameters) == []
     assert issubclass(get_omega_conf_dumper(), object)
     assert callable(OmegaConf.create({"a": {}}).a._set_parent)  # HydraConfig.set_config's own trick, copied
+    repository = ConfigRepository(config_search_path=create_config_search_path("pkg://sweeper.conf"))
+    assert repository.group_exists("sweep") and "smoke" in repository.get_group_options("sweep")
+    args, _ = get_args_parser().parse_known_args(["-m", "seed=0,1", "sweep=smoke"])
+    assert args.multirun and args.overrides == ["seed=0,1", "sweep=smoke"]
