@@ -27,6 +27,7 @@ from sweeper.core.checks import compare_shapes, expected_shapes, shape_metrics
 from sweeper.core.diversity import diversity_report
 from sweeper.core.ensemble import abstract_ensemble, timed_build
 from sweeper.core.forward import forward_metrics
+from sweeper.core.job_memory import JobPeak
 from sweeper.core.measure import compiled_measure, lane_rows, state_spec
 from sweeper.core.memory import check_fits, device_peak_bytes, max_rss_bytes
 from sweeper.core.sharding import resolve_devices, sharding_metrics
@@ -134,10 +135,11 @@ def _record(settings: JobSettings, metrics: dict[str, Any], error: str | None) -
 
 def run_job(settings: JobSettings) -> JobOutcome:
     """:func:`measure`, with any exception turned into a failed record. Never raises."""
-    start = time.perf_counter()
+    start, peak = time.perf_counter(), JobPeak()
     try:
         outcome = measure(settings)
     except Exception as err:
         outcome = JobOutcome(_record(settings, {}, one_line(err)), traceback=traceback.format_exc())
     outcome.record["metrics"]["time/total_s"] = time.perf_counter() - start
+    outcome.record["metrics"].update(peak.metrics())
     return outcome

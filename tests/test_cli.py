@@ -47,7 +47,7 @@ def test_multirun_writes_records_summary_plots_and_wandb_runs(tmp_path):
         assert run["state"] == "finished" and run["exit_code"] == 0
         by_name[run["name"]] = (run, run_record(run_dir))
     assert {r["run_group"] for _, r in by_name.values()} == {"outputs_grid"}
-    summary_run, summary_record = by_name.pop("sweep-summary")
+    summary_run, summary_record = by_name.pop("outputs_grid")  # the sweep's run is named after the sweep
     assert summary_record["job_type"] == "sweep-summary"
     assert summary_run["summary"]["jobs"] == 4 and summary_run["summary"]["jobs_failed"] == 0
     for record in records.values():

@@ -84,8 +84,8 @@ class Runs:
                 run.succeed()
             run.__exit__(None, None, None)
 
-    def report_sweep(self, key: int, *args) -> None:
-        report_sweep(*args)
+    def report_sweep(self, key: int, *args) -> str | None:
+        return report_sweep(*args)
 
     def drain(self, key: int) -> None:
         pass  # requests are served in order: every one sent before this is done
