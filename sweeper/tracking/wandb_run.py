@@ -29,6 +29,15 @@ class TrackerSettings:
     dir: str = "."  # runs go to <dir>/wandb/
 
 
+def silence_wandb() -> None:
+    """W&B's own console lines (logins, artifact notes) stay out of the sweep's output.
+
+    Before W&B starts (``wandb.setup``): its service reads this when it starts. A user's
+    ``WANDB_SILENT=false`` wins.
+    """
+    os.environ.setdefault("WANDB_SILENT", "true")
+
+
 def run_id(root: str, job: int | str) -> str:
     """The W&B run id of job ``job`` of the sweep in ``root``: the same for every attempt.
 
@@ -70,7 +79,7 @@ class Run:
         self.run = None
 
     def __enter__(self) -> Run:
-        os.environ.setdefault("WANDB_SILENT", "true")  # W&B's own lines stay out of the sweep's output
+        silence_wandb()
         import wandb
 
         s = self.settings
