@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from sweeper.records import read_record
 from sweeper.report import summary
 from sweeper.report.groups import group_rows
-from sweeper.report.table import format_table
+from sweeper.report.table import format_table, key_numbers
 
 log = logging.getLogger("sweeper")
 _launching_pid: int | None = None  # the process that runs the sweep; launchers may run its jobs in others
@@ -109,7 +109,15 @@ class SweepCallback(Callback):
             sys.exit(1)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        record = read_record(Path(config.hydra.runtime.output_dir))
+        output_dir = Path(config.hydra.runtime.output_dir)
+        record = read_record(output_dir)
+        if record is not None and record.get("metrics"):
+            print(key_numbers(record), flush=True)
+            print(f"record: {output_dir / 'result.json'}", flush=True)
+            if run_dir := record.get("wandb"):
+                offline = Path(run_dir).name.startswith("offline-run-")
+                hint = f"  (look: wandb leet {run_dir}; upload: wandb sync {run_dir})" if offline else ""
+                print(f"W&B run: {run_dir}{hint}", flush=True)
         if record is None or record["status"] != "ok":
             reason = "no result.json was written" if record is None else record["error"]
             print(f"sweeper: job failed: {reason}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sweeper.report.groups import SHAPE, Group, groups, label, varying
+from sweeper.report.groups import SHAPE, Group, estimated, groups, label, varying
 
 # (header, metric key, format of one number); a column whose metric no job has is left out
 COLUMNS = (
@@ -51,3 +51,23 @@ def format_table(table_rows: list[dict[str, Any]]) -> str:
     render = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     table = [render(header), render(["-" * w for w in widths])] + [render(line) for line in lines]
     return "\n".join([*table, LEGEND])
+
+
+def key_numbers(record: dict[str, Any]) -> str:
+    """One job's numbers in one line, for a single run's console: lanes, distances, scale, time."""
+    from sweeper.report.summary import job_scalars
+
+    m, c = job_scalars(record), record["config"]
+    parts = [f"N={c.get('num_inits')} F={c.get('features')} {c.get('model')} {c.get('constructor')}"]
+    if (distinct := m.get("diversity/distinct_lanes")) is not None:
+        parts.append(f"{distinct} of {c.get('num_inits')} lanes distinct")
+    guess = "~" if "diversity/min_pairwise_l2" in estimated(m) else ""
+    if (low := m.get("diversity/min_pairwise_l2_per_sqrt_p")) is not None:
+        parts.append(f"L2/√P min {guess}{low:.3g} mean {guess}{m['diversity/mean_pairwise_l2_per_sqrt_p']:.3g}")
+    if (cos := m.get("diversity/max_abs_cosine")) is not None:
+        parts.append(f"max|cos| {guess}{cos:.3g}")
+    if (lo := m.get("diversity/scale_ratio_min")) is not None:
+        parts.append(f"scale {lo:.3g}..{m['diversity/scale_ratio_max']:.3g}")
+    if (compile_s := m.get("time/compile_s")) is not None:
+        parts.append(f"compile {compile_s:.2f} s, build {m['time/build_s'] * 1000:.1f} ms")
+    return "; ".join(parts)
