@@ -84,9 +84,14 @@ class SweepCallback(Callback):
             check_subdir("hydra.sweep.subdir", OmegaConf.to_container(config.hydra.sweep)["subdir"])
         except ConfigError as err:
             sys.exit(f"sweeper: {err} (nothing was run)")
+        # JAX and Flax load here, once the grid is valid, so the launcher's gc.freeze() takes them in
+        import sweeper.job  # noqa: F401
+
         log.info("sweeper: %s jobs -> %s", self.total or "?", config.hydra.sweep.dir)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.status == JobStatus.FAILED and not isinstance(job_return._return_value, Exception):
+            return  # a signal or sys.exit ended the job (Hydra 1.4 reports those too): the job said so itself
         record = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
         if record is None:
             verdict = f"crashed: {job_return._return_value!r}"
