@@ -11,6 +11,7 @@ import functools
 import math
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,14 +67,19 @@ def _abstract_bytes(model, constructor: str, n: int, features: int) -> int:
     return param_bytes(abstract_ensemble(model, constructor, n, features))
 
 
-def measure(settings: SweeperConfig) -> JobOutcome:
-    """Build, check, measure: the work of one job. Raises on failure."""
+def _quiet(doing: str) -> None:
+    pass
+
+
+def measure(settings: SweeperConfig, phase: Callable[[str], None] = _quiet) -> JobOutcome:
+    """Build, check, measure: the work of one job. Raises on failure. ``phase`` hears what it does now."""
     s = settings
     metrics: dict[str, Any] = {}
     model, constructor = s.model.spec, s.constructor.name
     devices = resolve_devices(s.sharding.devices, s.num_inits)
     bytes_ = _abstract_bytes(model, constructor, s.num_inits, s.features)
     estimate = check_fits(bytes_, s.num_inits, s.features, s.forward_batch, s.memory_budget_gb, devices)
+    phase("building (trace, compile, run)")
     built = timed_build(s.seed, s.num_inits, s.features, model=model, constructor=constructor, devices=devices)
     graphdef, state = nnx.split(built.ensemble)
     leaves = flat_params(state)
@@ -83,7 +89,9 @@ def measure(settings: SweeperConfig) -> JobOutcome:
     # one executable per shape computes every statistic below, the forward pass included:
     # its run is counted in time/diversity_s, its trace + compile in time/compile_s
     spec = state_spec(state)
+    phase("compiling the measurement")
     meter, compile_s = _timed(compiled_measure, graphdef, spec, s.features, s.forward_batch, s.diversity_budget)
+    phase("measuring")
     stats, device_s = _timed(meter, state)
     diversity, diversity_s = _timed(diversity_report, leaves, meter.plan, meter.promised, stats["diversity"])
     forward, forward_s = _timed(forward_metrics, meter.forward_shape, *stats["forward"])
@@ -120,11 +128,11 @@ def measure(settings: SweeperConfig) -> JobOutcome:
     return JobOutcome(record, lane_rows(stats, diversity.nearest_l2), stats.get("sample"))
 
 
-def run_job(settings: SweeperConfig) -> JobOutcome:
+def run_job(settings: SweeperConfig, phase: Callable[[str], None] = _quiet) -> JobOutcome:
     """:func:`measure`, with any exception turned into a failed record. Never raises."""
     start, peak = time.perf_counter(), JobPeak()
     try:
-        outcome = measure(settings)
+        outcome = measure(settings, phase)
     except Exception as err:
         record = job_record(record_config(settings), {}, one_line(err), environment())
         outcome = JobOutcome(record, traceback=traceback.format_exc())

@@ -76,6 +76,7 @@ def _already_done(output_dir: Path, settings: SweeperConfig) -> dict[str, Any] |
 
 
 def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, root: Path) -> dict[str, Any]:
+    from sweeper.cli.progress import Progress
     from sweeper.job import environment, run_job
     from sweeper.tracking.process import open_run
     from sweeper.tracking.wandb_run import run_id
@@ -89,7 +90,8 @@ def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, r
     config |= {"job": job, "sweep_id": sweep_id(str(root)), "wandb": config["wandb"] | {"group": group}}
     name = hc.job.override_dirname or "default"
     with open_run(tracking, name, config, run_id=run_id(str(root), "run" if job is None else job)) as run:
-        outcome = run_job(settings)
+        with Progress(name) as progress:
+            outcome = run_job(settings, progress.phase)
         record = outcome.record
         record["config"] = recorded_config(cfg, settings)
         record["wandb"] = run.path
