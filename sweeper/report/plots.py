@@ -30,6 +30,7 @@ class Panel:
     scale: float = 1.0  # values are divided by it
     reference: float | None = None  # a horizontal line, e.g. the ideal ratio 1
     names: Sequence[str] = ()  # the keys' names in the panel's title, when there are several
+    range_bars: bool = False  # bars over the seeds' range, not ±sd (a quantity that cannot go below 0)
 
 
 FIGURES = {
@@ -52,7 +53,7 @@ FIGURES = {
         Panel(["time/build_s"], "build time (s)", log_y=True),
         Panel([COMPILE], "compile (s): a setting's 1st job", log_y=True),
         Panel(["time/total_s"], "job total (s)", log_y=True),
-        Panel(["memory/job_rss_growth_bytes"], "resident memory the job added (MB)", scale=MB),
+        Panel(["memory/job_rss_growth_bytes"], "resident memory the job added (MB)", scale=MB, range_bars=True),
     ),
 }
 STYLES = ("-", "--", ":")
@@ -130,7 +131,7 @@ def _draw(ax, table_rows, panel: Panel, x_key: str | None, categories: dict, col
             if not p.values:
                 continue
             ax.plot([p.x] * len(p.values), p.values, "o", color=color, markerfacecolor=face, alpha=0.3, markersize=3)
-            mean, bars = _mean_and_bars(p.values, log_y)
+            mean, bars = _mean_and_bars(p.values, log_y or panel.range_bars)
             ax.errorbar([p.x], [mean], yerr=[[b] for b in bars], fmt="o", color=color, mfc=face, capsize=3, zorder=3)
             lines.setdefault(p.series, []).append((p.x, mean))
         for series, xy in lines.items():
@@ -143,7 +144,7 @@ def _draw(ax, table_rows, panel: Panel, x_key: str | None, categories: dict, col
 def _axes(ax, panel: Panel, table_rows, x_key: str | None, categories: dict, log_y: bool) -> None:
     if panel.names:
         ax.set_title(", ".join(f"{n} {s}" for n, s in zip(panel.names, STYLE_NAMES, strict=False)), fontsize="small")
-    ax.set_ylabel(panel.ylabel + (" (bars: seeds' range)" if log_y else ""))
+    ax.set_ylabel(panel.ylabel + (" (bars: seeds' range)" if log_y or panel.range_bars else ""))
     ax.set_xlabel(label(x_key) if x_key else "setting")
     if x_key is None:
         names = [_describe(dict(c)) for c in categories]
