@@ -89,3 +89,12 @@ def test_a_jobs_peak_memory_is_its_own():
     held[:: 2**12] = b"x" * len(held[:: 2**12])
     metrics = job.metrics()
     assert metrics["memory/job_peak_rss_bytes"] - metrics["memory/job_start_rss_bytes"] >= 64 * 2**20
+
+
+def test_the_independence_panel_is_drawn_only_from_metrics_the_records_have(tmp_path):
+    rows = _sweep(tmp_path, [_record(0, "linear", 1.0, 2.0)])
+    assert plots._independence_panel(rows) == []
+    record = _record(1, "linear", 1.0, 2.0)
+    record["metrics"]["independence/p_value"] = 0.4
+    rows = _sweep(tmp_path, [_record(0, "linear", 1.0, 2.0), record])
+    assert [p.keys for p in plots._independence_panel(rows)] == [["independence/p_value"]]

@@ -64,13 +64,16 @@ def test_an_online_sweep_stores_every_job_and_a_rerun_continues_the_same_runs(tm
     assert {name: run["id"] for name, run in rerun.items()} == {name: run["id"] for name, run in runs.items()}
 
 
-def test_wandb_sync_uploads_an_offline_sweep(tmp_path, server):
+def test_wandb_sync_uploads_an_offline_sweep_and_its_rerun_as_the_same_runs(tmp_path, server):
     data, env = server
     done = sweeper(*GRID, "hydra.sweep.dir=outputs/off", cwd=tmp_path, env=env)
     assert done.returncode == 1, done.stderr
     sweep = tmp_path / "outputs" / "off"
     assert f"upload: wandb sync {sweep.relative_to(tmp_path)}/wandb/offline-run-*" in done.stdout
     assert stored_runs(data) == {}  # offline: nothing reached the server
+    again = sweeper(*GRID, "hydra.sweep.dir=outputs/off", "resume=true", cwd=tmp_path, env=env)
+    assert again.returncode == 1, again.stderr  # the failed job and the sweep's run wrote a second attempt each
+    assert len(runs_under(sweep)) == 5
     wandb_cli = str(Path(sys.executable).with_name("wandb"))
     synced = sweeper("sync", *map(str, runs_under(sweep)), cwd=tmp_path, env=env, command=(wandb_cli,))
     assert synced.returncode == 0, synced.stderr

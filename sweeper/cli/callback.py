@@ -40,15 +40,24 @@ def sweep_arguments(config: DictConfig) -> list[str]:
 
 
 def sweep_config(config: DictConfig, sweep_dir: Path) -> dict[str, Any]:
-    """The sweep's W&B run config: its id, directory, grid, overrides and command line, as typed."""
+    """The sweep's W&B run config: its id, directory, grid, overrides and command line, as typed.
+
+    ``config`` is the whole config, or a job's (an interrupted job ends the sweep): then the
+    Hydra settings are the running job's.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
     from sweeper.cli.app import sweep_id
 
-    arguments = sweep_arguments(config)
+    hydra = config.hydra if "hydra" in config else HydraConfig.get()
+    typed = lambda node: OmegaConf.to_container(node, resolve=False) if node is not None else {}  # noqa: E731
+    overrides = typed(hydra.overrides.task)  # unresolved: ${oc.env:...} stays as typed, never its value
+    params = typed(OmegaConf.select(hydra, "sweeper.params"))
     return {
         "sweep_id": sweep_id(str(sweep_dir)),
         "sweep_dir": str(sweep_dir.resolve()),
-        "grid": dict(a.split("=", 1) for a in arguments if "=" in a),
-        "overrides": list(config.hydra.overrides.task),
+        "grid": {k: str(v) for k, v in params.items()} | dict(o.split("=", 1) for o in overrides if "=" in o),
+        "overrides": overrides,
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
 
