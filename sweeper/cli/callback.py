@@ -138,6 +138,8 @@ class SweepCallback(Callback):
             sys.exit(1)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if isinstance(sys.exc_info()[1], SystemExit | KeyboardInterrupt):
+            return  # Hydra 1.4 calls this as a stopped sweep unwinds: what stopped it has written the summary
         sweep_dir = Path(config.hydra.sweep.dir)
         ok = finish_sweep(sweep_dir, config, time.perf_counter() - self.started)
         if not ok:
