@@ -94,6 +94,7 @@ def without_jax(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.next_hydra
 def test_help_runs_without_jax(tmp_path, without_jax):
     done = run_sweeper("--help", cwd=tmp_path, env=without_jax)
     assert done.returncode == 0, done.stderr
@@ -102,6 +103,7 @@ def test_help_runs_without_jax(tmp_path, without_jax):
 
 
 @pytest.mark.slow
+@pytest.mark.next_hydra
 @pytest.mark.parametrize(
     ("argv", "line"),
     [
