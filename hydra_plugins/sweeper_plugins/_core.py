@@ -204,11 +204,13 @@ def launch(
     config: DictConfig,
     job_overrides: Sequence[Sequence[str]],
     initial_job_idx: int,
+    start_tracker: bool = True,
 ) -> list[JobReturn]:
     """Hydra's ``BasicLauncher.launch``, with the sweeper's :class:`Composer` and :func:`._job.run_job`."""
-    from sweeper.tracking import process as tracker_process
+    if start_tracker:
+        from sweeper.tracking import process as tracker_process
 
-    tracker_process.start()  # W&B on the other core, starting up while the first job is composed
+        tracker_process.start()  # W&B on the other core, starting up while the first job is composed
     setup_globals()
     configure_log(context, config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
