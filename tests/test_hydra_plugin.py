@@ -11,14 +11,14 @@ import pytest
 
 from .helpers.cli import install_wheel, sweeper
 
+pytestmark = pytest.mark.next_hydra  # CI runs these on Hydra 1.4 too
+
 DISCOVER = """
 import json, sys, warnings
 warnings.simplefilter("error")  # Hydra 1.4 warns of an editable namespace it cannot enumerate
 from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
-
-pytestmark = pytest.mark.next_hydra  # CI runs these on Hydra 1.4 too
 plugins = Plugins.instance()
 found = [f"{c.__module__}.{c.__name__}" for c in plugins.discover(Sweeper) + plugins.discover(Launcher)]
 print(json.dumps({
