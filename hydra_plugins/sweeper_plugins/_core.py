@@ -115,8 +115,10 @@ class Composer:
         self.templates: dict[tuple, Template] = {}
         self.parsed: dict[tuple, tuple] = {}  # validation, then launch: each job's overrides parsed once
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["config_loader"], name)
+    def __getattr__(self, name: str) -> Any:  # only for names a Composer lacks
+        if name == "config_loader":  # not set yet (an unpickled or half-made object)
+            raise AttributeError(name)
+        return getattr(self.config_loader, name)
 
     def __reduce__(self) -> tuple:
         return _same, (self.config_loader,)
