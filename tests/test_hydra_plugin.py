@@ -11,14 +11,14 @@ import pytest
 
 from .helpers.cli import install_wheel, sweeper
 
+pytestmark = pytest.mark.next_hydra  # CI runs these on Hydra 1.4 too
+
 DISCOVER = """
 import json, sys, warnings
 warnings.simplefilter("error")  # Hydra 1.4 warns of an editable namespace it cannot enumerate
 from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
-
-pytestmark = pytest.mark.next_hydra  # CI runs these on Hydra 1.4 too
 plugins = Plugins.instance()
 found = [f"{c.__module__}.{c.__name__}" for c in plugins.discover(Sweeper) + plugins.discover(Launcher)]
 print(json.dumps({
@@ -91,3 +91,12 @@ def test_the_private_hydra_names_the_plugins_and_preflight_use_are_where_they_we
     assert repository.group_exists("sweep") and "smoke" in repository.get_group_options("sweep")
     args, _ = get_args_parser().parse_known_args(["-m", "seed=0,1", "sweep=smoke"])
     assert args.multirun and args.overrides == ["seed=0,1", "sweep=smoke"]
+
+
+def test_the_run_job_copy_benchmark_runs_both_ways(tmp_path):
+    command = [sys.executable, "-m", "sweeper.bench.run_job_copy", "--jobs", "2", "--rounds", "1"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("launcher ms per job, 1 rounds of 2 jobs")
+    assert [line.split()[:2] for line in lines[1:]] == [["the", "copy"], ["Hydra's", "run_job"]]
