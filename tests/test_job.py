@@ -154,7 +154,7 @@ def test_a_he_initialized_custom_factory_is_healthy_and_its_lanes_digested(tmp_p
     assert 0.8 < metrics["diversity/scale_ratio_min"] <= metrics["diversity/scale_ratio_max"] < 1.2
     assert metrics["diversity/deterministic_leaves"] == ["hidden.bias", "out.bias"]
     assert metrics["diversity/exact"] is True and metrics["diversity/over_pairs"] == metrics["diversity/pairs"] == 28
-    assert metrics["diversity/mean_pairwise_l2_stderr"] == 0.0
+    assert metrics["diversity/mean_pairwise_l2_stderr"] is None  # exact: no sampling error, nothing marked
     assert metrics["diversity/independence_cosine"] < metrics["diversity/independence_threshold"]
     digests = (tmp_path / "lanes.txt").read_text().split()
     assert len(digests) == len(set(digests)) == 8

@@ -55,7 +55,7 @@ class DiversityReport:
     over_pairs: int  # pairs behind min/max: all of them when exact, else those of the sampled lanes
     min_pairwise_l2: float | None  # exact; not exact: an upper bound (min over over_pairs)
     mean_pairwise_l2: float | None  # exact; not exact: an unbiased estimate ± mean_pairwise_l2_stderr
-    mean_pairwise_l2_stderr: float | None  # 0 when exact
+    mean_pairwise_l2_stderr: float | None  # None when exact
     max_abs_cosine: float | None  # exact; not exact: a lower bound (max over over_pairs)
     exact: bool
     sample_lanes: int
@@ -190,7 +190,7 @@ def diversity_report(
         over_pairs=plan.over_pairs if n > 1 else 0,
         min_pairwise_l2=p.get("min_l2"),
         mean_pairwise_l2=p.get("mean_l2"),
-        mean_pairwise_l2_stderr=p.get("mean_l2_stderr"),
+        mean_pairwise_l2_stderr=None if plan.exact else p.get("mean_l2_stderr"),
         max_abs_cosine=p.get("max_abs_cosine"),
         exact=plan.exact,
         sample_lanes=plan.sample_lanes,
