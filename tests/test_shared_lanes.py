@@ -5,14 +5,14 @@ import json
 from sweeper.report.shared_lanes import find_shared_lanes, read_lane_digests
 
 from .helpers.cli import sweeper
-from .helpers.wandb_files import inspect_run, runs_under
+from .helpers.wandb_files import inspect_run, run_record, runs_under
 
 GRID = ("seed=0,1", "num_inits=4", "features=4")
 
 
 def summary_run(sweep):
-    runs = {inspect_run(d)["name"]: inspect_run(d) for d in runs_under(sweep)}
-    return runs["sweep-summary"]
+    [run_dir] = [d for d in runs_under(sweep) if run_record(d)["job_type"] == "sweep-summary"]
+    return inspect_run(run_dir)
 
 
 def test_the_loop_baseline_overlaps_across_seeds_and_fails_the_sweep(tmp_path):
