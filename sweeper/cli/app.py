@@ -22,6 +22,7 @@ from sweeper.config import RECORDED, ConfigError, SweeperConfig, job_settings, r
 from sweeper.core.compile_cache import enable_compilation_cache
 from sweeper.interrupts import Interrupted, shielded
 from sweeper.records import job_record, read_record, write_record
+from sweeper.report.shared_lanes import write_lane_digests
 
 log = logging.getLogger("sweeper")
 NAMING_KEYS = ("seed", "num_inits", "features", "constructor", "model")  # name a job without valid settings
@@ -78,28 +79,37 @@ def _already_done(output_dir: Path, settings: SweeperConfig) -> dict[str, Any] |
 
 def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, root: Path) -> dict[str, Any]:
     """Run the job, write its record, hand it to W&B. On a signal the job records itself as interrupted."""
+    from sweeper.cli.progress import Progress
     from sweeper.job import environment, run_job
     from sweeper.tracking.process import open_run
+    from sweeper.tracking.wandb_run import run_id
 
     hc = HydraConfig.get()
     env_keys = env_interpolated(OmegaConf.to_container(cfg, resolve=False))
     config = redact(OmegaConf.to_container(cfg, resolve=True), env_keys) | {"env": environment()}
+    tracking = tracker_settings(cfg, root)
+    job = hc.job.num if hc.mode == RunMode.MULTIRUN else None
+    group = config["wandb"]["group"] or tracking.group  # null means the sweep's id; a typed one stays as redacted
+    config |= {"job": job, "sweep_id": sweep_id(str(root)), "wandb": config["wandb"] | {"group": group}}
+    name = hc.job.override_dirname or "default"
     run, record = None, None
     try:
-        run = open_run(tracker_settings(cfg, root), hc.job.override_dirname or "default", config)
-        outcome = run_job(settings)
+        run = open_run(tracking, name, config, run_id=run_id(str(root), "run" if job is None else job))
+        with Progress(name) as progress:
+            outcome = run_job(settings, progress.phase)
         record = outcome.record
         record["config"] = recorded_config(cfg, settings)
         record |= {"wandb": run.path, "wandb_id": run.id, "wandb_finished": False, "wandb_error": None}
         if outcome.traceback:
             log.debug("job %s failed:\n%s", hc.job.override_dirname, outcome.traceback)
+        write_lane_digests(output_dir, outcome.lane_digests)  # for the sweep's shared-lanes check
         write_record(output_dir, record)  # results first: safe on disk whatever W&B does next
         run.log(record, outcome.lanes, outcome.kernel_sample)
     except Interrupted as signal:
         record = job_record(recorded_config(cfg, settings), error=f"interrupted by {signal.name}", status="interrupted")
         record |= {"wandb_id": run and run.id, "wandb_finished": False}
         write_record(output_dir, record)
-        print(f"sweeper: job {hc.job.override_dirname or 'default'} interrupted by {signal.name}", file=sys.stderr)
+        print(f"sweeper: job {name} interrupted by {signal.name}", file=sys.stderr)
         raise
     finally:
         if run is not None and record is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 from sweeper.interrupts import Interrupted, shielded
 from sweeper.records import job_dirs, job_record, one_line, read_record, write_record
 from sweeper.report import summary
+from sweeper.report.groups import group_rows
+from sweeper.report.shared_lanes import find_shared_lanes
+from sweeper.report.table import format_table, key_numbers
 
 log = logging.getLogger("sweeper")
 _launching_pid: int | None = None  # the process that runs the sweep; launchers may run its jobs in others
@@ -37,6 +41,39 @@ def sweep_arguments(config: DictConfig) -> list[str]:
     """The grid as the basic sweeper sees it: the preset's params, then the command line."""
     params = OmegaConf.select(config, "hydra.sweeper.params") or {}
     return [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+
+
+def sweep_config(config: DictConfig, sweep_dir: Path) -> dict[str, Any]:
+    """The sweep's W&B run config: its id, directory, grid, overrides and command line, as typed.
+
+    ``config`` is the whole config, or a job's (an interrupted job ends the sweep): then the
+    Hydra settings are the running job's.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    from sweeper.cli.app import sweep_id
+
+    hydra = config.hydra if "hydra" in config else HydraConfig.get()
+    typed = lambda node: OmegaConf.to_container(node, resolve=False) if node is not None else {}  # noqa: E731
+    overrides = typed(hydra.overrides.task)  # unresolved: ${oc.env:...} stays as typed, never its value
+    params = typed(OmegaConf.select(hydra, "sweeper.params"))
+    return {
+        "sweep_id": sweep_id(str(sweep_dir)),
+        "sweep_dir": str(sweep_dir.resolve()),
+        "grid": {k: str(v) for k, v in params.items()} | dict(o.split("=", 1) for o in overrides if "=" in o),
+        "overrides": overrides,
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }
+
+
+def how_to_look(mode: str, sweep_dir: Path, url: str | None) -> str:
+    """The end of a sweep's output: where to see it."""
+    if url:
+        return f"W&B: {url}"
+    if mode == "offline":
+        runs = sweep_dir / "wandb"
+        return f"look: wandb leet {runs}   upload: wandb sync {runs}/offline-run-*"
+    return "W&B: off (wandb.mode=disabled)"
 
 
 def _seconds(s: float) -> str:
@@ -94,7 +131,15 @@ class SweepCallback(Callback):
             sys.exit(1)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        record = read_record(Path(config.hydra.runtime.output_dir))
+        output_dir = Path(config.hydra.runtime.output_dir)
+        record = read_record(output_dir)
+        if record is not None and record.get("metrics"):
+            print(key_numbers(record), flush=True)
+            print(f"record: {output_dir / 'result.json'}", flush=True)
+            if run_dir := record.get("wandb"):
+                offline = Path(run_dir).name.startswith("offline-run-")
+                hint = f"  (look: wandb leet {run_dir}; upload: wandb sync {run_dir})" if offline else ""
+                print(f"W&B run: {run_dir}{hint}", flush=True)
         if record is None or record["status"] != "ok":
             reason = "no result.json was written" if record is None else record["error"]
             print(f"sweeper: job failed: {reason}", file=sys.stderr)
@@ -170,19 +215,28 @@ def _report(sweep_dir: Path, config: DictConfig, seconds: float | None) -> bool:
 
     rows = summary.rows(sweep_dir)
     summary.write_csv(rows, sweep_dir / "summary.csv")
+    summary.write_csv(group_rows(rows), sweep_dir / "groups.csv")
     failed = summary.failures(rows)
+    shared = find_shared_lanes(sweep_dir)
     totals = {"jobs": len(rows), "jobs_ok": len(rows) - len(failed), "jobs_failed": len(failed), "wall_s": seconds}
-    print(summary.format_table(rows), flush=True)
+    totals["shared_lanes"] = shared.count
+    print(format_table(rows), flush=True)
     print(summary.report(rows), flush=True)
-    report = (tracker_settings(config, sweep_dir), rows, str(sweep_dir), totals, not failed)
-    reported = True
+    if shared.count:
+        print(shared.report(), flush=True)
+    settings = tracker_settings(config, sweep_dir)
+    ok = not failed and not shared.count
+    report = (settings, rows, str(sweep_dir), totals, ok, sweep_config(config, sweep_dir))
+    reported, url = True, None
     try:  # plots and the sweep's W&B run: in the W&B process, which has matplotlib loaded by now
-        tracker_process.report_sweep(*report) if tracker_process.current() else report_sweep(*report)
+        url = tracker_process.report_sweep(*report) if tracker_process.current() else report_sweep(*report)
     except Exception as err:
         print(f"sweeper: the sweep's plots or W&B run failed: {one_line(err)}", file=sys.stderr)
         reported = False
     took = "" if seconds is None else f" ({seconds:.1f} s)"
-    print(f"sweep: {sweep_dir}{took}; summary.csv {'and plots ' if reported else ''}written there", flush=True)
+    written = "summary.csv, groups.csv and plots" if reported else "summary.csv and groups.csv"
+    print(f"sweep: {sweep_dir}{took}; {written} written there", flush=True)
+    print(how_to_look(settings.mode, sweep_dir, url), flush=True)
     if failed:
         print(f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True)
-    return reported and not failed and bool(rows)
+    return reported and not failed and not shared.count and bool(rows)

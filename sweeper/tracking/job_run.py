@@ -8,11 +8,17 @@ W&B's errors (a refused start, refused metrics, a failed finish) are kept, never
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
 from sweeper.records import one_line, write_record
 from sweeper.tracking.wandb_run import Run, TrackerSettings
+
+
+def new_run_id() -> str:
+    """A fresh W&B run id, for a run no job named."""
+    return secrets.token_hex(8)
 
 
 def tracked(

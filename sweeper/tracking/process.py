@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 from sweeper.interrupts import shielded, signals_blocked
 from sweeper.records import one_line, write_record
 from sweeper.tracking import worker
-from sweeper.tracking.job_run import JobRun, tracked
-from sweeper.tracking.wandb_run import TrackerSettings, new_run_id
+from sweeper.tracking.job_run import JobRun, new_run_id, tracked
+from sweeper.tracking.wandb_run import TrackerSettings
 
 
 class Handover(NamedTuple):
@@ -105,8 +105,8 @@ def _check_alive(pool: ProcessPoolExecutor, err: BaseException | None) -> None:
 class RemoteRun:
     """:class:`sweeper.tracking.job_run.JobRun`'s interface, carried out by the W&B process; nothing waits."""
 
-    def __init__(self, pool: ProcessPoolExecutor, settings: TrackerSettings, name: str, config: dict[str, Any]):
-        self.pool, self.id = pool, new_run_id()
+    def __init__(self, pool: ProcessPoolExecutor, settings: TrackerSettings, name: str, config: dict, run_id: str):
+        self.pool, self.id = pool, run_id
         self.path = None  # known once the W&B process starts the run: its final record names it
         _submit(pool, worker.start, self.id, settings, name, config)
 
@@ -123,15 +123,18 @@ class RemoteRun:
         _submit(self.pool, worker.finish, self.id, record, output_dir, if_failed=lost)
 
 
-def open_run(settings: TrackerSettings, name: str, config: dict[str, Any]) -> JobRun | RemoteRun:
-    """A job's run, through the sweep's W&B process if there is one, else in this process."""
+def open_run(
+    settings: TrackerSettings, name: str, config: dict[str, Any], run_id: str | None = None
+) -> JobRun | RemoteRun:
+    """A job's run (its id chosen by the job), through the sweep's W&B process if there is one, else in this process."""
+    run_id = run_id or new_run_id()
     pool = current()
     if pool is not None:
-        run = RemoteRun(pool, settings, name, config)
+        run = RemoteRun(pool, settings, name, config, run_id)
         if pool in _dead:  # found dead as the run was handed over: a new process starts it
-            run = RemoteRun(start(), settings, name, config)
+            run = RemoteRun(start(), settings, name, config, run_id)
         return run
-    run = JobRun(settings, name, config, new_run_id())
+    run = JobRun(settings, name, config, run_id)
     run.start()
     return run
 
@@ -141,9 +144,9 @@ def drain() -> None:
     _settle(block=True)
 
 
-def report_sweep(*args) -> None:
+def report_sweep(*args) -> str | None:
     """:func:`sweeper.tracking.wandb_run.report_sweep`, in the W&B process (matplotlib is loaded there)."""
-    start().submit(worker.report_sweep, *args).result()  # restarted if it died
+    return start().submit(worker.report_sweep, *args).result()  # restarted if it died
 
 
 def stop() -> None:

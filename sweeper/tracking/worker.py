@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sweeper.tracking.job_run import JobRun
-from sweeper.tracking.wandb_run import TrackerSettings
+from sweeper.tracking.wandb_run import TrackerSettings, silence_wandb
 from sweeper.tracking.wandb_run import report_sweep as _report_sweep
 
 _runs: dict[str, JobRun] = {}
@@ -35,6 +35,7 @@ def init(sweep_pid: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_watch, args=(sweep_pid,), daemon=True).start()
     atexit.register(_abandon_open_runs)  # a run the sweep never finished (it was interrupted meanwhile)
+    silence_wandb()
     import wandb
 
     wandb.setup()  # W&B's service starts while the sweep starts up
@@ -94,9 +95,9 @@ def finish(run_id: str, record: dict[str, Any], output_dir: str) -> dict[str, An
         return _runs.pop(run_id).finish(record, output_dir)
 
 
-def report_sweep(*args) -> None:
+def report_sweep(*args) -> str | None:
     with _timed("report_sweep"):
-        _report_sweep(*args)
+        return _report_sweep(*args)
 
 
 def busy_seconds() -> dict[str, float]:
