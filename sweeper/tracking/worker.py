@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import gc
 import os
 import signal
 import threading
@@ -40,7 +39,6 @@ def init(sweep_pid: int) -> None:
 
     wandb.setup()  # W&B's service starts while the sweep starts up
     _load_matplotlib()  # for the plots at the end
-    gc.freeze()  # W&B's own objects live on: full collections between runs skip them
 
 
 def _load_matplotlib() -> None:
