@@ -7,6 +7,7 @@ build in its own, one-device process.
 """
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ from sweeper.job import measure
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+GATHERED = re.compile(r"\[([\d,]*)\][^ ]* all-gather\(")  # an all-gather's result shape in HLO text
 CASES = {  # name: (seed, N, F, model, constructor, devices)
     "linear_8x4_on_4": (1, 8, 4, "linear", "vmap", 4),
     "linear_8x5_on_2": (1, 8, 5, "linear", "vmap", 2),
@@ -91,6 +93,8 @@ def memory() -> dict:
         "builder_four": four.temp_size_in_bytes + four.output_size_in_bytes,
         "stats_four": stats.memory_analysis().temp_size_in_bytes + stats.memory_analysis().argument_size_in_bytes,
         "collectives": sorted(set(re.findall(r"\b(all-gather|all-to-all|all-reduce|collective-permute)\(", hlo))),
+        # elements of each all-gather's result
+        "gathered": [math.prod(int(d) for d in dims.split(",") if d) for dims in GATHERED.findall(hlo)],
         "measure_four": job.temp_size_in_bytes + job.argument_size_in_bytes,
     }
 
