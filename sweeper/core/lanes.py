@@ -51,6 +51,19 @@ def lane_hashes(leaves: Mapping[str, jax.Array]) -> list[bytes]:
 
 _UINTS = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint32}  # 8 bytes: two uint32 words
 PROBE_WORDS = 8  # words read per lane and leaf to tell lanes apart
+_SPAN = 32  # XLA:CPU sums a wider row as a tree whose first level holds the whole summand
+
+
+def row_sums(x: jax.Array) -> jax.Array:
+    """``(N,)``: the sums of an ``(N, P)`` integer array's rows, mod its width, never holding ``x`` whole.
+
+    Spans of :data:`_SPAN` words are summed first, each where it is computed; the barrier
+    keeps XLA from merging the two sums back into one wide one.
+    """
+    n, p = x.shape
+    head = p - p % _SPAN
+    spans = jax.lax.optimization_barrier(jnp.sum(jnp.reshape(x[:, :head], (n, -1, _SPAN)), axis=2, dtype=x.dtype))
+    return jnp.sum(spans, axis=1, dtype=x.dtype) + jnp.sum(x[:, head:], axis=1, dtype=x.dtype)
 
 
 def _lane_words(leaf: jax.Array) -> jax.Array | None:
@@ -91,7 +104,7 @@ def checksum(leaves: Sequence[jax.Array]) -> jax.Array:
         offset += words.shape[1]
         h = (words ^ (position * jnp.uint32(0x27D4EB2F))[None, :]) * jnp.uint32(0x9E3779B1)
         h = (h ^ (h >> 15)) * jnp.uint32(0x85EBCA77)
-        part = jnp.sum(h ^ (h >> 13), axis=1, dtype=jnp.uint32)
+        part = row_sums(h ^ (h >> 13))
         total = part if total is None else total + part
     return jnp.zeros((leaves[0].shape[0],), jnp.uint32) if total is None else total
 

@@ -18,6 +18,7 @@ identical in every lane are left out: under independent lanes its scale is known
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ import numpy as np
 from jax.sharding import Mesh
 from scipy import special
 
-from sweeper.core.sharding import coordinate_sharding
+from sweeper.core.sharding import coordinate_sharding, lane_sharding
 
 DEFAULT_BUDGET = 2**37  # multiply-adds: N = 1024 lanes of F = 256 (P = 65,792) are exact, about 2 s on 2 cores
 DEFAULT_MAX_LANES = 4096  # largest N x N matrix built (64 MiB in float32)
@@ -66,17 +67,13 @@ def pair_stats(blocks, means, sizes, identical, same, n_total: int, mesh: Mesh |
 
     ``identical[k]``: leaf k is the same in every lane (left out of the independence
     statistic); ``same``: ``(M, M)`` lanes with equal bytes, whose distance is exactly 0.
-    On a lane mesh each block is re-split along P, so every device sums its slice of
-    coordinates into a partial Gram matrix (an all-reduce).
+    On a lane mesh each block is re-split along P, piece by piece (:func:`_pieces`), so every
+    device sums its slice of coordinates into a partial Gram matrix (an all-reduce).
     """
-    highest = jax.lax.Precision.HIGHEST
     m = blocks[0].shape[0]
     centered, const, outer = jnp.zeros((m, m), jnp.float32), jnp.float32(0), jnp.zeros((m, m), jnp.float32)
     for x, mean, size, same_leaf in zip(blocks, means, sizes, identical, strict=True):
-        if mesh is not None:
-            x = jax.lax.with_sharding_constraint(x, coordinate_sharding(mesh))
-        x = x - mean[:, None]
-        gram = jnp.matmul(x, x.T, precision=highest)
+        gram = functools.reduce(jnp.add, (_gram(piece - mean[:, None], mesh) for piece in _pieces(x, mesh)))
         centered = centered + jnp.where(same_leaf, 0.0, gram)
         const = const + jnp.where(same_leaf, gram[0, 0], 0.0)  # the same in every entry
         outer = outer + size * mean[:, None] * mean[None, :]
@@ -91,6 +88,26 @@ def pair_stats(blocks, means, sizes, identical, same, n_total: int, mesh: Mesh |
     first, second = (worst // m).astype(jnp.float32), (worst % m).astype(jnp.float32)
     scalars = [jnp.min(nearest), mean_l2, stderr, jnp.max(cosine), independence.reshape(-1)[worst], first, second]
     return {"scalars": jnp.stack(scalars), "nearest": nearest}
+
+
+def _pieces(x: jax.Array, mesh: Mesh | None) -> list[jax.Array]:
+    """``x`` whole; on a lane mesh of D devices, D column pieces, each still split by lanes.
+
+    Each piece is then re-split on its own, so a device holds a piece's share in transit,
+    not the block's; split by lanes first, or the partitioner re-splits the block whole.
+    """
+    if mesh is None:
+        return [x]
+    bounds = np.linspace(0, x.shape[1], min(mesh.size, x.shape[1]) + 1).astype(int)
+    lanes = lane_sharding(mesh)
+    return [jax.lax.with_sharding_constraint(x[:, a:b], lanes) for a, b in itertools.pairwise(bounds)]
+
+
+def _gram(x: jax.Array, mesh: Mesh | None) -> jax.Array:
+    """``x x^T``; on a lane mesh ``x`` is re-split along its columns first (an all-to-all)."""
+    if mesh is not None:
+        x = jax.lax.with_sharding_constraint(x, coordinate_sharding(mesh))
+    return jnp.matmul(x, x.T, precision=jax.lax.Precision.HIGHEST)
 
 
 def _distances(gram: jax.Array, same: jax.Array) -> jax.Array:
