@@ -59,6 +59,8 @@ class SweeperConfig:
     memory_budget_gb: float | None = None  # refuse jobs estimated above it; None: half of free memory
     stop_on_failure: bool = False  # stop the sweep at the first failed job (basic launcher)
     resume: bool = False  # rerun into an existing hydra.sweep.dir: skip the jobs already ok
+    dry_run: bool = False  # print the sweep's jobs and exit: nothing runs, nothing is written
+    max_jobs: int = 100_000  # refuse a grid of more jobs than this, before any job
     sharding: ShardingConfig = field(default_factory=ShardingConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
 
@@ -111,6 +113,17 @@ def _integer(low: int, high: int | None = None):
     return check
 
 
+def _below_2_63(check):
+    """A count of elements: JAX's int64 shapes end at 2**63 (bigger ones would pass here and crash in the job)."""
+
+    def checked(key: str, value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 2**63:
+            raise ConfigError(f"{key}={value!r}: must be less than 2**63")
+        return check(key, value)
+
+    return checked
+
+
 def _choice(*choices: str):
     def check(key: str, value: Any) -> str:
         if value not in choices:
@@ -142,13 +155,15 @@ def _boolean(key: str, value: Any) -> bool:
 # every value with a rule is checked, on the command line before any job and in each job
 RULES = {
     "seed": _integer(0, MAX_SEED),
-    "num_inits": _integer(1),
-    "features": _integer(1),
+    "num_inits": _below_2_63(_integer(1)),
+    "features": _below_2_63(_integer(1)),
     "forward_batch": _integer(1),
     "diversity_budget": _integer(1),
     "memory_budget_gb": _positive_or_null,
     "stop_on_failure": _boolean,
     "resume": _boolean,
+    "dry_run": _boolean,
+    "max_jobs": _integer(1),
     "sharding.devices": _devices,
     "constructor.name": _choice(*CONSTRUCTORS),
     "model.name": _choice(*MODELS, "custom"),
@@ -169,7 +184,7 @@ def schema_keys(schema: type | None = None, prefix: str = "") -> set[str]:
     return keys
 
 
-_SCHEMA_KEYS = frozenset(schema_keys())
+SCHEMA_KEYS = frozenset(schema_keys())
 
 
 def check(key: str, value: Any) -> Any:
@@ -178,7 +193,7 @@ def check(key: str, value: Any) -> Any:
         return RULES[key](key, value)
     if key in GROUPS:
         return GROUPS[key](key, value)
-    if key not in _SCHEMA_KEYS:
+    if key not in SCHEMA_KEYS:
         raise ConfigError(f"{key}={value!r}: unknown key (`sweeper --help` lists the config)")
     return value
 

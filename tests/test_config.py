@@ -5,7 +5,7 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
-from sweeper.cli.callback import sweep_arguments
+from sweeper.cli.grid import typed_grid
 from sweeper.cli.preflight import check_overrides
 from sweeper.config import MAX_SEED, ConfigError, JobSettings, job_settings
 
@@ -75,14 +75,14 @@ def test_custom_model_needs_an_import_path():
 def test_sweep_presets_set_the_grid(preset, jobs, params):
     with composed([f"sweep={preset}"], return_hydra_config=True) as cfg:
         assert {k: str(v) for k, v in cfg.hydra.sweeper.params.items()} == params
-        assert check_overrides(sweep_arguments(cfg)) == jobs
+        assert typed_grid(cfg).jobs == jobs
 
 
 def test_command_line_sweeps_override_the_preset_grid():
     with composed(["sweep=reference"], return_hydra_config=True) as cfg:
         OmegaConf.set_readonly(cfg.hydra, False)
         cfg.hydra.overrides.task = ["sweep=reference", "seed=0,1", "num_inits=2"]
-        assert check_overrides(sweep_arguments(cfg)) == 2 * 1 * 3
+        assert typed_grid(cfg).jobs == 2 * 1 * 3
 
 
 def test_outputs_go_under_outputs_in_numbered_job_dirs():

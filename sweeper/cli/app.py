@@ -37,7 +37,7 @@ def sweep_id(sweep_dir: str) -> str:
 def root_dir() -> Path:
     """The sweep directory of a multirun, the run directory of a single run."""
     hc = HydraConfig.get()
-    return Path(hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir)
+    return Path(hc.runtime.cwd, hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir)  # as hydra.job.chdir
 
 
 def tracker_settings(cfg: DictConfig, root: Path):
@@ -60,12 +60,17 @@ def _record_without_settings(cfg: DictConfig, status: str, error: str) -> dict[s
     return {"status": status, "config": config, "metrics": {}, "error": error, "env": {}}
 
 
-def _already_done(output_dir: Path, settings: JobSettings) -> dict[str, Any] | None:
-    """With ``resume=true``: this job's earlier record, if it is ok and for the same settings."""
-    earlier = read_record(output_dir)
-    if earlier and earlier["status"] == "ok" and earlier["config"] == settings.as_record():
-        return earlier | {"resumed": True}
-    return None
+def _already_done(output_dir: Path, root: Path, settings: JobSettings) -> dict[str, Any] | None:
+    """With ``resume=true``: this job's ok record from before, found by its settings, copied into its directory."""
+    from sweeper.cli.sweep_dir import earlier_record
+
+    earlier = earlier_record(root, settings.as_record()) if HydraConfig.get().mode == RunMode.MULTIRUN else None
+    if earlier is None:
+        earlier = read_record(output_dir)
+        if not (earlier and earlier["status"] == "ok" and earlier["config"] == settings.as_record()):
+            return None
+    write_record(output_dir, earlier)
+    return earlier | {"resumed": True}
 
 
 def _run_and_track(cfg: DictConfig, settings: JobSettings, output_dir: Path, root: Path) -> dict[str, Any]:
@@ -106,7 +111,7 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
         record = _record_without_settings(cfg, "failed", str(err))
         write_record(output_dir, record)
         return record
-    if cfg.resume and (earlier := _already_done(output_dir, settings)):
+    if cfg.resume and (earlier := _already_done(output_dir, root, settings)):
         return earlier
     enable_compilation_cache()
     try:

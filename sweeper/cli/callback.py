@@ -30,12 +30,6 @@ def in_launching_process() -> bool:
     return _launching_pid == os.getpid()
 
 
-def sweep_arguments(config: DictConfig) -> list[str]:
-    """The grid as the basic sweeper sees it: the preset's params, then the command line."""
-    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
-    return [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-
-
 def _seconds(s: float) -> str:
     return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
 
@@ -46,18 +40,13 @@ class SweepCallback(Callback):
         self.started = time.perf_counter()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from sweeper.cli.preflight import check_overrides, check_subdir
-        from sweeper.config import ConfigError
+        from sweeper.cli.start import prepare_sweep, refusing
 
         global _launching_pid
         _launching_pid = os.getpid()
         self.started = time.perf_counter()
-        try:  # the whole grid, preset included, before the first job starts
-            self.total = check_overrides(sweep_arguments(config))
-            check_subdir("hydra.sweep.subdir", OmegaConf.to_container(config.hydra.sweep)["subdir"])
-        except ConfigError as err:
-            sys.exit(f"sweeper: {err} (nothing was run)")
-        log.info("sweeper: %s jobs -> %s", self.total or "?", config.hydra.sweep.dir)
+        self.total, first_line = refusing(prepare_sweep, config)  # the grid, its paths, its directory: before any job
+        log.info(first_line)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         record = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
@@ -80,6 +69,11 @@ class SweepCallback(Callback):
             print("sweeper: stopping at the first failure (stop_on_failure=true)", flush=True)
             finish_sweep(Path(config.hydra.sweep.dir), config, time.perf_counter() - self.started)
             sys.exit(1)
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from sweeper.cli.start import prepare_run, refusing
+
+        refusing(prepare_run, config)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         record = read_record(Path(config.hydra.runtime.output_dir))
