@@ -1,20 +1,28 @@
-"""The config contract: dataclass schemas carry the types, ``conf/`` carries the values.
+"""The config model: one schema carries every key's type, default and meaning.
 
-:func:`job_settings` is the one door from a composed config to the typed, validated
-values the job runs on; everything behind it sees plain Python, never a DictConfig.
+``conf/config.yaml`` holds the defaults list only, ``conf/hydra/default.yaml`` Hydra's own
+settings, ``conf/sweep/`` the preset grids; the ``constructor`` and ``model`` groups are made
+here from :mod:`sweeper.core.catalog`. :func:`job_settings` is the one door from a composed
+config to the typed, validated :class:`SweeperConfig` a job runs on; behind it no code sees
+a DictConfig. This module imports no JAX, so ``sweeper --help`` and every refusal are fast.
+
+To add a key: a field below with its default and a comment; a rule in :data:`RULES` unless
+every value of its type is valid; ``metadata=SWEEP_LEVEL`` if it says how the sweep runs
+rather than what a job computes (then a job's record does not carry it).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any
 
-from sweeper.core.ensemble import CONSTRUCTORS
-from sweeper.core.models import MODELS
+from sweeper.core.catalog import CONSTRUCTORS, CUSTOM_MODEL, MODELS
 
 MAX_SEED = 2**32 - 1  # without jax_enable_x64, JAX keeps a seed's low 32 bits: larger ones collide
 WANDB_MODES = ("offline", "online", "disabled")
+SWEEP_LEVEL = {"sweep_level": True}  # a field's metadata: it says how the sweep runs, not what a job computes
 
 
 class ConfigError(ValueError):
@@ -23,23 +31,18 @@ class ConfigError(ValueError):
 
 @dataclass
 class ConstructorConfig:
-    name: str = "vmap"  # vmap (the recipe) | loop (baseline) | pitfall_broadcast | pitfall_no_split
+    name: str = "vmap"  # how N lanes are built: a name of sweeper.core.catalog.CONSTRUCTORS
 
 
 @dataclass
 class ModelConfig:
-    name: str = "linear"  # linear | mlp | custom
+    name: str = "linear"  # linear | mlp | custom (sweeper.core.catalog.MODELS, or your own)
     factory: str | None = None  # custom only: "pkg.module:function" taking (features, rngs)
 
-
-@dataclass
-class WandbConfig:
-    mode: str = "offline"  # offline (no account needed) | online | disabled
-    project: str = "sweeper"
-    entity: str | None = None  # W&B user or team; None: the account's default
-    group: str | None = None  # None: the sweep's id, so one sweep is one group
-    tags: list[str] = field(default_factory=list)
-    job_type: str = "ensemble"
+    @property
+    def spec(self) -> str:
+        """What :func:`sweeper.build_ensemble` takes as ``model``: the name, or the custom import path."""
+        return self.factory if self.name == CUSTOM_MODEL else self.name
 
 
 @dataclass
@@ -48,58 +51,89 @@ class ShardingConfig:
 
 
 @dataclass
+class WandbConfig:
+    mode: str = "offline"  # offline (no account needed) | online | disabled
+    project: str = "sweeper"  # W&B project
+    entity: str | None = None  # W&B user or team; None: the account's default
+    group: str | None = None  # None: the sweep's id, so one sweep is one group
+    tags: list[str] = field(default_factory=list)  # tags on every run
+    job_type: str = "ensemble"  # job type of the job runs (the sweep's own run is sweep-summary)
+
+
+@dataclass
 class SweeperConfig:
+    """Every config key of ``sweeper``: ``sweeper --help`` prints these defaults."""
+
     seed: int = 0  # PRNG seed of the whole ensemble, 0 .. 2**32-1
     num_inits: int = 8  # N: lanes (independent models) in the ensemble
     features: int = 16  # F: model width (Linear(F, F))
-    constructor: ConstructorConfig = field(default_factory=ConstructorConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    constructor: ConstructorConfig = field(default_factory=ConstructorConfig)  # group: constructor=<name>
+    model: ModelConfig = field(default_factory=ModelConfig)  # group: model=<name>
     forward_batch: int = 32  # B: rows of the shared input batch of the forward check
-    diversity_budget: int = 2**32  # multiply-adds for exact pairwise statistics; beyond: estimate
+    diversity_budget: int = 2**32  # multiply-adds for exact pairwise statistics; beyond: a labelled estimate
     memory_budget_gb: float | None = None  # refuse jobs estimated above it; None: half of free memory
-    stop_on_failure: bool = False  # stop the sweep at the first failed job (basic launcher)
-    resume: bool = False  # rerun into an existing hydra.sweep.dir: skip the jobs already ok
-    dry_run: bool = False  # print the sweep's jobs and exit: nothing runs, nothing is written
-    max_jobs: int = 100_000  # refuse a grid of more jobs than this, before any job
-    sharding: ShardingConfig = field(default_factory=ShardingConfig)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
+    stop_on_failure: bool = field(default=False, metadata=SWEEP_LEVEL)  # end the sweep at the first failed job
+    resume: bool = field(default=False, metadata=SWEEP_LEVEL)  # rerun into hydra.sweep.dir: skip the jobs already ok
+    dry_run: bool = field(default=False, metadata=SWEEP_LEVEL)  # list the sweep's jobs and exit: nothing runs
+    max_jobs: int = field(default=100_000, metadata=SWEEP_LEVEL)  # refuse a bigger grid before any job
+    sharding: ShardingConfig = field(default_factory=ShardingConfig)  # lanes over devices
+    wandb: WandbConfig = field(default_factory=WandbConfig, metadata=SWEEP_LEVEL)  # where the runs are logged
 
 
-_SOURCE_KEYS = {
-    "constructor": "constructor.name",
-    "model": "model.name",
-    "model_factory": "model.factory",
-    "sharding_devices": "sharding.devices",
-}
+def register_configs() -> None:
+    """Put the schema and the ``constructor`` and ``model`` groups in Hydra's ConfigStore."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="sweeper_schema", node=SweeperConfig, provider="sweeper")
+    for name in CONSTRUCTORS:
+        store.store(group="constructor", name=name, node=ConstructorConfig(name), provider="sweeper")
+    for name in (*MODELS, CUSTOM_MODEL):
+        store.store(group="model", name=name, node=ModelConfig(name), provider="sweeper")
 
 
-@dataclass(frozen=True)
-class JobSettings:
-    """What one job runs on: validated plain values."""
+def _nested(f) -> type | None:
+    factory = f.default_factory if f.default_factory is not MISSING else None
+    return factory if factory is not None and is_dataclass(factory) else None
 
-    seed: int
-    num_inits: int
-    features: int
-    constructor: str
-    model: str  # the chosen name: linear | mlp | custom
-    model_factory: str | None  # the import path when model == "custom"
-    forward_batch: int
-    diversity_budget: int
-    memory_budget_gb: float | None = None
-    sharding_devices: int | None = None  # None: all devices that divide N; resolved in the job
 
-    @property
-    def factory(self) -> str:
-        """What :func:`sweeper.build_ensemble` takes as ``model``."""
-        return self.model_factory if self.model == "custom" else self.model
+def schema_keys(schema: type = SweeperConfig, prefix: str = "") -> set[str]:
+    """Every dotted key the schema defines: ``seed``, ``wandb.mode``, ..."""
+    keys = set()
+    for f in fields(schema):
+        nested = _nested(f)
+        keys |= schema_keys(nested, f"{prefix}{f.name}.") if nested else {prefix + f.name}
+    return keys
 
-    def as_record(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
-    @staticmethod
-    def source_key(name: str) -> str:
-        """The config key a field comes from: ``model_factory`` <- ``model.factory``."""
-        return _SOURCE_KEYS.get(name, name)
+def _recorded(schema: type = SweeperConfig) -> dict[str, str]:
+    """A record's ``config`` key for every key of what a job computes: ``model.factory`` -> ``model_factory``."""
+    names = {}
+    for f in fields(schema):
+        if f.metadata.get("sweep_level"):
+            continue
+        nested = _nested(f)
+        for inner in fields(nested) if nested else ():
+            names[f.name if inner.name == "name" else f"{f.name}_{inner.name}"] = f"{f.name}.{inner.name}"
+        if not nested:
+            names[f.name] = f.name
+    return names
+
+
+RECORDED = _recorded()  # the keys of a record's "config", in order, and the config key each comes from
+
+
+def record_config(settings: SweeperConfig) -> dict[str, Any]:
+    """A job's settings as its record's ``config``: flat, JSON-ready, in schema order."""
+    return {name: select(settings, key) for name, key in RECORDED.items()}
+
+
+def select(settings: Any, key: str) -> Any:
+    """The value at a dotted key of a :class:`SweeperConfig` (or nested mappings)."""
+    value = settings
+    for part in key.split("."):
+        value = value[part] if hasattr(value, "keys") else getattr(value, part)
+    return value
 
 
 def _integer(low: int, high: int | None = None):
@@ -166,24 +200,10 @@ RULES = {
     "max_jobs": _integer(1),
     "sharding.devices": _devices,
     "constructor.name": _choice(*CONSTRUCTORS),
-    "model.name": _choice(*MODELS, "custom"),
+    "model.name": _choice(*MODELS, CUSTOM_MODEL),
     "wandb.mode": _choice(*WANDB_MODES),
 }
 GROUPS = {"constructor": RULES["constructor.name"], "model": RULES["model.name"]}  # group=option
-
-
-def schema_keys(schema: type | None = None, prefix: str = "") -> set[str]:
-    """Every dotted key the schema defines: ``seed``, ``wandb.mode``, ..."""
-    keys = set()
-    for f in fields(schema or SweeperConfig):
-        nested = f.default_factory if f.default_factory is not MISSING else None
-        if nested is not None and is_dataclass(nested):
-            keys |= schema_keys(nested, f"{prefix}{f.name}.")
-        else:
-            keys.add(prefix + f.name)
-    return keys
-
-
 SCHEMA_KEYS = frozenset(schema_keys())
 
 
@@ -198,30 +218,35 @@ def check(key: str, value: Any) -> Any:
     return value
 
 
-def _flatten(cfg: Any, prefix: str = ""):
+def _flatten(cfg: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     for key in cfg:
         value = cfg[key]
         if hasattr(value, "keys"):
             yield from _flatten(value, f"{prefix}{key}.")
+        elif isinstance(value, Sequence) and not isinstance(value, str):
+            yield prefix + str(key), list(value)
         else:
             yield prefix + str(key), value
 
 
-def job_settings(cfg: Any) -> JobSettings:
-    """Validate a composed config (a DictConfig, or nested dicts) into :class:`JobSettings`."""
+def _build(schema: type, values: dict[str, Any], prefix: str = "") -> Any:
+    kwargs = {}
+    for f in fields(schema):
+        key = prefix + f.name
+        nested = _nested(f)
+        if nested:
+            kwargs[f.name] = _build(nested, values, key + ".")
+        elif key in values:
+            kwargs[f.name] = values[key]
+    return schema(**kwargs)
+
+
+def job_settings(cfg: Any) -> SweeperConfig:
+    """Validate a composed config (a DictConfig, or nested dicts) into a :class:`SweeperConfig`."""
     values = {key: check(key, value) for key, value in _flatten(cfg)}
-    model, factory = values["model.name"], values["model.factory"]
-    if model == "custom" and (not isinstance(factory, str) or ":" not in factory):
+    model, factory = values.get("model.name", ModelConfig.name), values.get("model.factory")
+    if model == CUSTOM_MODEL and (not isinstance(factory, str) or ":" not in factory):
         raise ConfigError(f"model.factory={factory!r}: model=custom needs an import path 'pkg.module:function'")
-    return JobSettings(
-        seed=values["seed"],
-        num_inits=values["num_inits"],
-        features=values["features"],
-        constructor=values["constructor.name"],
-        model=model,
-        model_factory=factory if model == "custom" else None,
-        forward_batch=values["forward_batch"],
-        diversity_budget=values["diversity_budget"],
-        memory_budget_gb=values["memory_budget_gb"],
-        sharding_devices=values["sharding.devices"],
-    )
+    if model != CUSTOM_MODEL:
+        values["model.factory"] = None  # a built-in model takes no factory
+    return _build(SweeperConfig, values)

@@ -1,10 +1,6 @@
 """One grid point: validated settings in, a result record out. No Hydra, no W&B.
 
-The record is what ``result.json`` holds::
-
-    {"status": "ok" | "failed", "config": {...}, "metrics": {...}, "error": None | "one line",
-     "env": {...}}
-
+The record (:func:`sweeper.records.job_record`) is what ``result.json`` holds. Its
 ``status`` is ``ok`` only when the job ran *and* every check held; otherwise ``error``
 says why in one line (an exception, or the failed check's verdict).
 """
@@ -22,7 +18,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from sweeper.config import JobSettings
+from sweeper.config import SweeperConfig, record_config
 from sweeper.core.checks import compare_shapes, expected_shapes, shape_metrics
 from sweeper.core.diversity import diversity_report
 from sweeper.core.ensemble import abstract_ensemble, timed_build
@@ -31,7 +27,7 @@ from sweeper.core.measure import compiled_measure, lane_rows, state_spec
 from sweeper.core.memory import check_fits, device_peak_bytes, max_rss_bytes
 from sweeper.core.sharding import resolve_devices, sharding_metrics
 from sweeper.core.tree import flat_params, leaf_bytes, param_bytes
-from sweeper.records import one_line
+from sweeper.records import job_record, one_line
 
 
 @dataclass
@@ -69,18 +65,19 @@ def _abstract_bytes(model, constructor: str, n: int, features: int) -> int:
     return param_bytes(abstract_ensemble(model, constructor, n, features))
 
 
-def measure(settings: JobSettings) -> JobOutcome:
+def measure(settings: SweeperConfig) -> JobOutcome:
     """Build, check, measure: the work of one job. Raises on failure."""
     s = settings
     metrics: dict[str, Any] = {}
-    devices = resolve_devices(s.sharding_devices, s.num_inits)
-    bytes_ = _abstract_bytes(s.factory, s.constructor, s.num_inits, s.features)
+    model, constructor = s.model.spec, s.constructor.name
+    devices = resolve_devices(s.sharding.devices, s.num_inits)
+    bytes_ = _abstract_bytes(model, constructor, s.num_inits, s.features)
     estimate = check_fits(bytes_, s.num_inits, s.features, s.forward_batch, s.memory_budget_gb, devices)
-    built = timed_build(s.seed, s.num_inits, s.features, model=s.factory, constructor=s.constructor, devices=devices)
+    built = timed_build(s.seed, s.num_inits, s.features, model=model, constructor=constructor, devices=devices)
     graphdef, state = nnx.split(built.ensemble)
     leaves = flat_params(state)
     found = {path: tuple(leaf.shape) for path, leaf in leaves.items()}
-    records, checks_s = _timed(compare_shapes, found, expected_shapes(s.factory, s.num_inits, s.features))
+    records, checks_s = _timed(compare_shapes, found, expected_shapes(model, s.num_inits, s.features))
     shapes = shape_metrics(records)
     # one executable per shape computes every statistic below, the forward pass included:
     # its run is counted in time/diversity_s, its trace + compile in time/compile_s
@@ -118,26 +115,17 @@ def measure(settings: JobSettings) -> JobOutcome:
         failures.append(diversity.reason)
     if not forward["forward/finite"]:
         failures.append("forward pass produced non-finite outputs")
-    record = _record(settings, metrics, "; ".join(failures) or None)
+    record = job_record(record_config(settings), metrics, "; ".join(failures) or None, environment())
     return JobOutcome(record, lane_rows(stats, diversity.nearest_l2), stats.get("sample"))
 
 
-def _record(settings: JobSettings, metrics: dict[str, Any], error: str | None) -> dict[str, Any]:
-    return {
-        "status": "failed" if error else "ok",
-        "config": settings.as_record(),
-        "metrics": metrics,
-        "error": error,
-        "env": environment(),
-    }
-
-
-def run_job(settings: JobSettings) -> JobOutcome:
+def run_job(settings: SweeperConfig) -> JobOutcome:
     """:func:`measure`, with any exception turned into a failed record. Never raises."""
     start = time.perf_counter()
     try:
         outcome = measure(settings)
     except Exception as err:
-        outcome = JobOutcome(_record(settings, {}, one_line(err)), traceback=traceback.format_exc())
+        record = job_record(record_config(settings), {}, one_line(err), environment())
+        outcome = JobOutcome(record, traceback=traceback.format_exc())
     outcome.record["metrics"]["time/total_s"] = time.perf_counter() - start
     return outcome

@@ -1,4 +1,5 @@
-"""Job records on disk: one ``result.json`` per job directory, written atomically.
+"""Job records: their one shape (:func:`job_record`) and, on disk, one ``result.json`` per job
+directory, written atomically.
 
 A record is written to a temporary file and renamed into place, so a kill at any moment
 leaves either the old file or the new one, never half of one.
@@ -14,6 +15,31 @@ from pathlib import Path
 from typing import Any
 
 RESULT = "result.json"
+
+
+def job_record(
+    config: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
+    error: str | None = None,
+    env: dict[str, Any] | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    """A job's record, as ``result.json`` holds it::
+
+        {"status": "ok" | "failed" | "interrupted", "config": {...}, "metrics": {...},
+         "error": None | "one line", "env": {...}}
+
+    ``status`` is ``ok`` when there is no ``error``, ``failed`` otherwise, unless given
+    (``interrupted``: the job was stopped by a signal). ``config`` is the job's settings
+    (:func:`sweeper.config.record_config`); ``env`` what reproduces them (versions, device).
+    """
+    return {
+        "status": status or ("failed" if error else "ok"),
+        "config": config,
+        "metrics": {} if metrics is None else metrics,
+        "error": error,
+        "env": {} if env is None else env,
+    }
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -3,28 +3,33 @@
 import re
 
 import pytest
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from sweeper.cli.grid import typed_grid
 from sweeper.cli.preflight import check_overrides
-from sweeper.config import MAX_SEED, ConfigError, JobSettings, job_settings
+from sweeper.config import MAX_SEED, ConfigError, SweeperConfig, job_settings, record_config
+from sweeper.core import catalog, ensemble, models
 
 from .helpers.compose import composed
 
 
-def test_defaults_compose_to_a_valid_job():
+def test_defaults_compose_to_the_schema_defaults():
     with composed() as cfg:
         settings = job_settings(cfg)
-    assert settings == JobSettings(
-        seed=0,
-        num_inits=8,
-        features=16,
-        constructor="vmap",
-        model="linear",
-        model_factory=None,
-        forward_batch=32,
-        diversity_budget=2**32,
-    )
+    assert settings == SweeperConfig()
+    assert record_config(settings) == {
+        "seed": 0,
+        "num_inits": 8,
+        "features": 16,
+        "constructor": "vmap",
+        "model": "linear",
+        "model_factory": None,
+        "forward_batch": 32,
+        "diversity_budget": 2**32,
+        "memory_budget_gb": None,
+        "sharding_devices": None,
+    }
     assert OmegaConf.to_container(cfg.wandb) == {
         "mode": "offline",
         "project": "sweeper",
@@ -35,23 +40,32 @@ def test_defaults_compose_to_a_valid_job():
     }
 
 
+def test_the_core_builds_exactly_the_choices_the_config_offers():
+    assert set(ensemble.CONSTRUCTORS) == set(catalog.CONSTRUCTORS)
+    assert set(models.MODELS) == set(catalog.MODELS)
+    with composed():
+        loader = GlobalHydra.instance().config_loader()
+        assert loader.get_group_options("constructor") == sorted(catalog.CONSTRUCTORS)
+        assert loader.get_group_options("model") == sorted([*catalog.MODELS, catalog.CUSTOM_MODEL])
+
+
 @pytest.mark.parametrize("name", ["vmap", "loop", "pitfall_broadcast", "pitfall_no_split"])
 def test_every_constructor_option(name):
     with composed([f"constructor={name}"]) as cfg:
-        assert job_settings(cfg).constructor == name
+        assert job_settings(cfg).constructor.name == name
 
 
 @pytest.mark.parametrize("name", ["linear", "mlp"])
 def test_builtin_models(name):
     with composed([f"model={name}"]) as cfg:
         settings = job_settings(cfg)
-    assert settings.model == name and settings.factory == name
+    assert settings.model.name == name and settings.model.factory is None and settings.model.spec == name
 
 
 def test_custom_model_needs_an_import_path():
     with composed(["model=custom", "model.factory=sweeper.core.models:mlp"]) as cfg:
         settings = job_settings(cfg)
-    assert (settings.model, settings.model_factory, settings.factory) == (
+    assert (settings.model.name, settings.model.factory, settings.model.spec) == (
         "custom",
         "sweeper.core.models:mlp",
         "sweeper.core.models:mlp",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax._src import dispatch
 
-from sweeper.config import JobSettings
+from sweeper.config import SweeperConfig
 from sweeper.core.ensemble import build_ensemble
 from sweeper.core.measure import compiled_measure
 from sweeper.job import run_job
@@ -106,8 +106,8 @@ def test_two_jobs_in_one_process_never_share_a_wandb_run(tmp_path):
     assert inspect_run(run_b)["summary"]["status"] == "ok"
 
 
-def settings(seed, n, f, **kw):
-    return JobSettings(seed, n, f, "vmap", "linear", None, 32, 2**32, **kw)
+def settings(seed, n, f):
+    return SweeperConfig(seed=seed, num_inits=n, features=f)
 
 
 def test_a_second_seed_of_a_shape_compiles_and_traces_nothing():

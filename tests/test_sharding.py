@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from sweeper.config import ConfigError, JobSettings, check, job_settings
+from sweeper.config import ConfigError, SweeperConfig, check, job_settings
 from sweeper.core.diversity import lane_diversity, lane_hashes
 from sweeper.core.ensemble import build_ensemble
 from sweeper.core.forward import forward_check
@@ -130,7 +130,7 @@ def test_the_forward_pass_runs_on_the_shards(four):
 
 def test_a_job_on_four_devices_records_the_one_device_numbers(four):
     seen = four[1]["job"]
-    here = measure(JobSettings(2, 64, 16, "vmap", "linear", None, 32, 2**32))
+    here = measure(SweeperConfig(seed=2, num_inits=64, features=16))
     metrics = here.record["metrics"]
     assert seen["metrics"]["sharding/devices"] == 4 and metrics["sharding/devices"] == 1
     for key in ("count", "shape/kernel", "shape/bias", "forward/shape", "forward/finite", "memory/param_bytes"):
@@ -185,9 +185,9 @@ def test_one_device_is_no_sharding():
 
 def test_the_config_key_and_its_rule():
     with composed() as cfg:
-        assert job_settings(cfg).sharding_devices is None
+        assert job_settings(cfg).sharding.devices is None
     with composed(["sharding.devices=4"]) as cfg:
-        assert job_settings(cfg).sharding_devices == 4
+        assert job_settings(cfg).sharding.devices == 4
     for bad in ("0", "-2"):
         with composed([f"sharding.devices={bad}"]) as cfg, pytest.raises(ConfigError) as err:
             job_settings(cfg)

@@ -12,20 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.sweeper_plugins import composing
 from sweeper.cli.redact import env_interpolated, redact
-from sweeper.config import ConfigError, JobSettings, SweeperConfig, job_settings
+from sweeper.config import RECORDED, ConfigError, SweeperConfig, job_settings, record_config, register_configs
 from sweeper.core.compile_cache import enable_compilation_cache
 from sweeper.interrupts import Interrupted, signals_raise
-from sweeper.records import read_record, write_record
+from sweeper.records import job_record, read_record, write_record
 
 log = logging.getLogger("sweeper")
-ConfigStore.instance().store(name="sweeper_schema", node=SweeperConfig)
+NAMING_KEYS = ("seed", "num_inits", "features", "constructor", "model")  # name a job without valid settings
+register_configs()  # the schema and the constructor and model groups
 composing.register()  # hydra/sweeper=sweeper and hydra/launcher=sweeper
 
 
@@ -54,26 +54,35 @@ def tracker_settings(cfg: DictConfig, root: Path):
     )
 
 
-def _record_without_settings(cfg: DictConfig, status: str, error: str) -> dict[str, Any]:
-    config = {k: OmegaConf.select(cfg, k) for k in ("seed", "num_inits", "features")}
-    config.update(constructor=OmegaConf.select(cfg, "constructor.name"), model=OmegaConf.select(cfg, "model.name"))
-    return {"status": status, "config": config, "metrics": {}, "error": error, "env": {}}
+def recorded_config(cfg: DictConfig, settings: SweeperConfig | None) -> dict[str, Any]:
+    """A record's ``config``, values read from the environment redacted.
+
+    Without valid settings: the keys that name the job, as given.
+    """
+    env_keys = env_interpolated(OmegaConf.to_container(cfg, resolve=False))
+    secret = {name for name, key in RECORDED.items() if key in env_keys}
+    if settings is None:  # as given; what reads the environment is not even resolved
+        config = {name: None if name in secret else OmegaConf.select(cfg, RECORDED[name]) for name in NAMING_KEYS}
+    else:
+        config = record_config(settings)
+    return redact(config, secret)
 
 
-def _already_done(output_dir: Path, root: Path, settings: JobSettings) -> dict[str, Any] | None:
+def _already_done(output_dir: Path, root: Path, settings: SweeperConfig) -> dict[str, Any] | None:
     """With ``resume=true``: this job's ok record from before, found by its settings, copied into its directory."""
     from sweeper.cli.sweep_dir import earlier_record
 
-    earlier = earlier_record(root, settings.as_record()) if HydraConfig.get().mode == RunMode.MULTIRUN else None
+    config = record_config(settings)
+    earlier = earlier_record(root, config) if HydraConfig.get().mode == RunMode.MULTIRUN else None
     if earlier is None:
         earlier = read_record(output_dir)
-        if not (earlier and earlier["status"] == "ok" and earlier["config"] == settings.as_record()):
+        if not (earlier and earlier["status"] == "ok" and earlier["config"] == config):
             return None
     write_record(output_dir, earlier)
     return earlier | {"resumed": True}
 
 
-def _run_and_track(cfg: DictConfig, settings: JobSettings, output_dir: Path, root: Path) -> dict[str, Any]:
+def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, root: Path) -> dict[str, Any]:
     from sweeper.job import environment, run_job
     from sweeper.tracking.process import open_run
 
@@ -83,7 +92,7 @@ def _run_and_track(cfg: DictConfig, settings: JobSettings, output_dir: Path, roo
     with open_run(tracker_settings(cfg, root), hc.job.override_dirname or "default", config) as run:
         outcome = run_job(settings)
         record = outcome.record
-        record["config"] = redact(record["config"], {k for k in record["config"] if settings.source_key(k) in env_keys})
+        record["config"] = recorded_config(cfg, settings)
         record["wandb"] = run.path
         if outcome.traceback:
             log.debug("job %s failed:\n%s", hc.job.override_dirname, outcome.traceback)
@@ -104,11 +113,11 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
     output_dir, root = Path(hc.runtime.output_dir), root_dir()
     if not output_dir.resolve().is_relative_to(root.resolve()):
         error = f"hydra.sweep.subdir: job directory {output_dir} is outside the sweep directory {root}"
-        return _record_without_settings(cfg, "failed", error)
+        return job_record(recorded_config(cfg, None), error=error)
     try:
         settings = job_settings(cfg)
     except ConfigError as err:
-        record = _record_without_settings(cfg, "failed", str(err))
+        record = job_record(recorded_config(cfg, None), error=str(err))
         write_record(output_dir, record)
         return record
     if cfg.resume and (earlier := _already_done(output_dir, root, settings)):
@@ -118,8 +127,7 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
         with signals_raise():
             return _run_and_track(cfg, settings, output_dir, root)
     except Interrupted as signal:
-        record = _record_without_settings(cfg, "interrupted", f"interrupted by {signal.name}")
-        record["config"] = settings.as_record()
+        record = job_record(recorded_config(cfg, settings), error=f"interrupted by {signal.name}", status="interrupted")
         write_record(output_dir, record)
         if hc.mode == RunMode.MULTIRUN:
             from sweeper.cli.callback import finish_sweep, in_launching_process

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sweeper.config import JobSettings
+from sweeper.config import ShardingConfig, SweeperConfig
 from sweeper.core.diversity import _pair_blocks, _pair_stats, lane_diversity, lane_hashes, plan_for
 from sweeper.core.ensemble import build_ensemble, compiled_builder
 from sweeper.core.forward import forward_check
@@ -94,7 +94,7 @@ def memory() -> dict:
 
 def job(seed: int, n: int, f: int) -> dict:
     """A whole job on four devices: its record's metrics, lane rows and kernel sample."""
-    settings = JobSettings(seed, n, f, "vmap", "linear", None, 32, 2**32, sharding_devices=4)
+    settings = SweeperConfig(seed=seed, num_inits=n, features=f, sharding=ShardingConfig(devices=4))
     outcome = measure(settings)
     return {"metrics": outcome.record["metrics"], "lanes": outcome.lanes, "sample": outcome.kernel_sample.tolist()}
 
