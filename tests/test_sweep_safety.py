@@ -1,6 +1,7 @@
 """Sweep safety as a user meets it: the installed `sweeper` command, one directory per sweep."""
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -126,3 +127,41 @@ def test_refused_in_one_line_before_anything_is_written(tmp_path, args, message)
     _one_line_refusal(done, message)
     assert not (tmp_path / "outputs").exists()
     assert not Path("/tmp/elsewhere").exists()
+
+
+def test_no_secret_reaches_any_file_or_the_console(tmp_path):
+    secret, secret_module = "sk-sweeper-test-0123456789", "sk_sweeper_secret_module"
+    home, temp, work = tmp_path / "home", tmp_path / "tmp", tmp_path / "work"
+    for d in (home, temp, work):
+        d.mkdir()
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "TMPDIR": str(temp),
+        "SWEEPER_TOKEN": secret,
+        "SWEEPER_BAD_FACTORY": f"{secret_module}:make",
+        "SWEEPER_FACTORY": "sweeper.core.models:mlp",
+    }
+    factory = "model.factory=${oc.env:SWEEPER_BAD_FACTORY}"
+    refused = {
+        ("+api_token=${oc.env:SWEEPER_TOKEN}",): "sweeper: +api_token=${oc.env:SWEEPER_TOKEN}: unknown key",
+        ("seed=${oc.env:SWEEPER_TOKEN}",): "sweeper: seed=${oc.env:SWEEPER_TOKEN}: cannot be resolved",
+        ("-m", "model=custom", factory, "seed=0,1", *TINY): f"sweeper: {factory}: cannot be imported",
+        ("model=custom", factory, *TINY): f"sweeper: {factory}: cannot be imported",
+    }
+    consoles = []
+    for args, message in refused.items():
+        done = sweeper(*args, cwd=work, env=env)
+        _one_line_refusal(done, message)
+        consoles.append(done.stdout + done.stderr)
+    done = sweeper("model=custom", "model.factory=${oc.env:SWEEPER_FACTORY}", *TINY, cwd=work, env=env)
+    assert done.returncode == 0, done.stderr
+    consoles.append(done.stdout + done.stderr)
+    for text in consoles:
+        assert secret not in text and secret_module not in text and "sweeper.core.models:mlp" not in text
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "result.json" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert secret.encode() not in data and secret_module.encode() not in data, path
+        assert b"sweeper.core.models:mlp" not in data, path

@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.sweeper_plugins import composing
-from sweeper.cli.redact import env_interpolated, redact
+from sweeper.cli.redact import env_interpolated, job_name, redact
 from sweeper.config import RECORDED, ConfigError, SweeperConfig, job_settings, record_config, register_configs
 from sweeper.core.compile_cache import enable_compilation_cache
 from sweeper.interrupts import Interrupted, signals_raise
@@ -89,13 +89,13 @@ def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, r
     hc = HydraConfig.get()
     env_keys = env_interpolated(OmegaConf.to_container(cfg, resolve=False))
     config = redact(OmegaConf.to_container(cfg, resolve=True), env_keys) | {"env": environment()}
-    with open_run(tracker_settings(cfg, root), hc.job.override_dirname or "default", config) as run:
+    with open_run(tracker_settings(cfg, root), job_name(hc.job), config) as run:
         outcome = run_job(settings)
         record = outcome.record
         record["config"] = recorded_config(cfg, settings)
         record["wandb"] = run.path
         if outcome.traceback:
-            log.debug("job %s failed:\n%s", hc.job.override_dirname, outcome.traceback)
+            log.debug("job %s failed:\n%s", job_name(hc.job), outcome.traceback)
         write_record(output_dir, record)  # the measurement is safe on disk before tracking starts
         run.log_job(record, outcome.lanes, outcome.kernel_sample, str(output_dir))
         if record["status"] == "ok":
@@ -134,7 +134,7 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
 
             if in_launching_process():  # a parallel launcher's worker leaves the summary to the launching process
                 finish_sweep(root, cfg)
-        print(f"sweeper: job {hc.job.override_dirname or 'default'} interrupted by {signal.name}", file=sys.stderr)
+        print(f"sweeper: job {job_name(hc.job)} interrupted by {signal.name}", file=sys.stderr)
         sys.exit(signal.exit_code)
 
 

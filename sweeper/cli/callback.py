@@ -18,6 +18,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from sweeper.cli.redact import job_name
 from sweeper.records import read_record
 from sweeper.report import summary
 
@@ -58,7 +59,7 @@ class SweepCallback(Callback):
                 verdict += f" ({_seconds(record['metrics']['time/total_s'])})"
         if record is not None and record.get("resumed"):
             verdict = "ok (done in an earlier run: skipped)"
-        name = config.hydra.job.override_dirname or "default"
+        name = job_name(config.hydra.job)
         num = OmegaConf.select(config, "hydra.job.num")
         position = "" if num is None else f"[{num + 1}/{self.total or '?'}] "
         log.info("%s%s: %s", position, name, verdict)

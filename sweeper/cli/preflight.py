@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from hydra.core.override_parser.types import ChoiceSweep, Glob, Override, RangeSweep
 
 from sweeper.cli.grid import Grid, axis_size, parse
-from sweeper.config import SCHEMA_KEYS, ConfigError, check
+from sweeper.config import GROUPS, SCHEMA_KEYS, ConfigError, check
 
 _POSITIVE_OR_NULL = {"hydra.sweeper.max_batch_size": "jobs per batch", "hydra.launcher.n_jobs": "parallel jobs"}
 
@@ -67,8 +67,10 @@ def check_overrides(arguments: list[str]) -> int | None:
         if override.is_add() and key in SCHEMA_KEYS:
             raise ConfigError(f"{typed}: {key} is already in the config: drop the '+'")
         for value in _values(override):
-            if not (isinstance(value, str) and "${" in value):  # interpolations: checked once resolved
+            if not (isinstance(value, str) and "${" in value):
                 check(key, value)
+            elif key not in SCHEMA_KEYS and key not in GROUPS:  # the value is checked once resolved, quoted as typed
+                raise ConfigError(f"{typed}: unknown key (`sweeper --help` lists the config)")
     if any(override.key_or_group == "model.factory" for override in overrides) and not _chooses_custom(overrides):
         raise ConfigError("model.factory is used with model=custom only: add model=custom")
     sizes = [glob_sizes.get(axis.key_or_group) or axis_size(axis) for axis in Grid.of(arguments).axes]

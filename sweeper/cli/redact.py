@@ -41,3 +41,11 @@ def redact(container: Any, env_keys: set[str] = frozenset(), prefix: str = "") -
             for i, v in enumerate(container)
         ]
     return container
+
+
+def job_name(job: Any) -> str:
+    """A job's name, ``hydra.job.override_dirname`` as typed: read resolved, the interpolations typed
+    into its overrides (``model.factory=${oc.env:...}``) would resolve too. ``job``: ``hydra.job``."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(job, resolve=False)["override_dirname"] or "default"

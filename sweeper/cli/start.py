@@ -15,12 +15,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from sweeper.cli.config_checks import check_factory, check_interpolations
 from sweeper.cli.grid import Grid, typed_grid
 from sweeper.cli.paths import check_job_paths, check_sweep_paths
 from sweeper.cli.preflight import check_overrides
 from sweeper.cli.redact import REDACTED, SECRET_KEY
 from sweeper.cli.sweep_dir import claim
-from sweeper.config import ConfigError
+from sweeper.config import CUSTOM_MODEL, ConfigError
 
 
 class DryRun(Exception):
@@ -55,6 +56,10 @@ def prepare_sweep(config: DictConfig) -> tuple[int | None, str]:
         for num, job in enumerate(grid.jobs_values()):
             print(f"#{num} {' '.join(text for text, key, _ in job if key not in ignored)}")
         raise DryRun(f"sweeper: dry run, {described}: nothing was run")
+    swept = {axis.key_or_group for axis in grid.axes}
+    check_interpolations(config, swept)
+    if _runs_custom_model(config, grid):
+        check_factory(config)
     sweep_dir = Path(str(config.hydra.sweep.dir))
     check_sweep_paths(config, sweep_dir, _jobs(config, grid))
     named = any(o.startswith("hydra.sweep.dir=") for o in config.hydra.overrides.hydra)
@@ -72,10 +77,21 @@ def prepare_run(config: DictConfig) -> None:
     if config.dry_run:
         print(f"#0 {' '.join(config.hydra.overrides.task)}".rstrip())
         raise DryRun("sweeper: dry run, 1 job: nothing was run")
+    check_interpolations(config, set())
+    if _runs_custom_model(config, None):
+        check_factory(config)
     run_dir = Path(os.path.abspath(str(config.hydra.run.dir)))
     job = copy.deepcopy(config)
     _set(job, {"hydra.runtime.output_dir": str(run_dir)})
     check_job_paths(job, run_dir, run_dir)
+
+
+def _runs_custom_model(config: DictConfig, grid: Grid | None) -> bool:
+    models = [OmegaConf.select(config, "model.name")]
+    for axis in grid.axes if grid else ():
+        if axis.key_or_group in ("model", "model.name"):
+            models = list(axis.sweep_string_iterator()) if axis.is_sweep_override() else [axis.value()]
+    return CUSTOM_MODEL in models
 
 
 def _set(config: DictConfig, values: dict[str, Any]) -> None:
