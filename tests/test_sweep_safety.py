@@ -165,3 +165,15 @@ def test_no_secret_reaches_any_file_or_the_console(tmp_path):
         data = path.read_bytes()
         assert secret.encode() not in data and secret_module.encode() not in data, path
         assert b"sweeper.core.models:mlp" not in data, path
+
+
+def test_a_factory_in_the_current_directory_imports_as_under_python_dash_m(tmp_path):
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "models.py").write_text(
+        "from flax import nnx\n\n\ndef make(features, rngs):\n    return nnx.Linear(features, features, rngs=rngs)\n"
+    )
+    done = sweeper("model=custom", "model.factory=mypkg.models:make", *TINY, "hydra.run.dir=outputs/one", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "outputs" / "one" / "result.json").read_text())
+    assert record["metrics"]["shape/kernel"] == [2, 4, 4]
