@@ -100,6 +100,13 @@ def test_a_config_group_glob_is_counted():
         check_overrides(["+typo=4"])
 
 
+def test_an_unset_environment_variable_is_refused_before_a_sweep(tmp_path, monkeypatch):
+    monkeypatch.delenv("SWEEPER_UNSET", raising=False)
+    with pytest.raises(ConfigError, match=re.escape("seed=${oc.env:SWEEPER_UNSET}: cannot be resolved (the env")):
+        prepared(tmp_path, "seed=${oc.env:SWEEPER_UNSET}", "num_inits=1,2")
+    assert not (tmp_path / "s").exists()
+
+
 # --- 1. a sweep directory belongs to one sweep ---
 
 

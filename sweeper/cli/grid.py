@@ -90,13 +90,18 @@ class Grid:
         return (list(job) for job in itertools.product(*lists))
 
 
+def typed_overrides(config: DictConfig, which: str = "task") -> list[str]:
+    """``hydra.overrides.task`` (or ``.hydra``) as typed: read resolved, ``seed=${oc.env:X}`` would resolve."""
+    return OmegaConf.to_container(config.hydra.overrides[which], resolve=False)
+
+
 def typed_grid(config: DictConfig) -> Grid:
     """The grid the command line asks for: its own axes when it sweeps a key and picks no ``sweep=`` preset,
     else the preset's params followed by the command line (which replaces the preset's value of a key)."""
-    task = list(config.hydra.overrides.task)
+    task = typed_overrides(config)
     typed = parse(task)
     if any(o.is_sweep_override() for o in typed) and not any(o.key_or_group == "sweep" for o in typed):
         return Grid.of(task)
-    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    params = OmegaConf.to_container(config.hydra.sweeper, resolve=False).get("params") or {}
     preset = OmegaConf.select(config, "hydra.runtime.choices.sweep")
     return Grid.of([f"{k}={v}" for k, v in params.items()] + task, preset if params else None)

@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from sweeper.cli.config_checks import check_factory, check_interpolations
-from sweeper.cli.grid import Grid, typed_grid
+from sweeper.cli.grid import Grid, typed_grid, typed_overrides
 from sweeper.cli.paths import check_job_paths, check_sweep_paths
 from sweeper.cli.preflight import check_overrides
 from sweeper.cli.redact import REDACTED, SECRET_KEY
@@ -56,18 +56,18 @@ def prepare_sweep(config: DictConfig) -> tuple[int | None, str]:
         for num, job in enumerate(grid.jobs_values()):
             print(f"#{num} {' '.join(text for text, key, _ in job if key not in ignored)}")
         raise DryRun(f"sweeper: dry run, {described}: nothing was run")
-    swept = {axis.key_or_group for axis in grid.axes}
+    swept = {axis.key_or_group for axis in grid.axes if axis.is_sweep_override()}
     check_interpolations(config, swept)
     if _runs_custom_model(config, grid):
         check_factory(config)
     sweep_dir = Path(str(config.hydra.sweep.dir))
     check_sweep_paths(config, sweep_dir, _jobs(config, grid))
-    named = any(o.startswith("hydra.sweep.dir=") for o in config.hydra.overrides.hydra)
+    named = any(o.startswith("hydra.sweep.dir=") for o in typed_overrides(config, "hydra"))
     record = {"id": "_".join(sweep_dir.parts[-2:]), "command": _command(), "grid": grid_record(config, grid, jobs)}
     claimed = claim(sweep_dir, record, named=named, resume=bool(config.resume))
     if claimed != sweep_dir:  # another sweep holds the default directory: this one moves next to it
         quoted = str(claimed).replace("\\", "\\\\").replace("'", "\\'")
-        overrides = [*config.hydra.overrides.hydra, f"hydra.sweep.dir='{quoted}'"]
+        overrides = [*typed_overrides(config, "hydra"), f"hydra.sweep.dir='{quoted}'"]
         _set(config, {"hydra.sweep.dir": str(claimed), "hydra.overrides.hydra": overrides})
     return jobs, f"sweeper: {described} -> {claimed}"
 
@@ -75,7 +75,7 @@ def prepare_sweep(config: DictConfig) -> tuple[int | None, str]:
 def prepare_run(config: DictConfig) -> None:
     """A single run: its ``.hydra`` files and log files stay in its run directory; ``dry_run`` lists its job."""
     if config.dry_run:
-        print(f"#0 {' '.join(config.hydra.overrides.task)}".rstrip())
+        print(f"#0 {' '.join(typed_overrides(config))}".rstrip())
         raise DryRun("sweeper: dry run, 1 job: nothing was run")
     check_interpolations(config, set())
     if _runs_custom_model(config, None):
