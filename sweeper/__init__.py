@@ -1,50 +1,67 @@
 """sweeper: build, check and sweep batched Flax NNX ensembles.
 
-The core (this namespace) is pure JAX/Flax: no Hydra, no OmegaConf, no W&B.
-The command line lives in :mod:`sweeper.cli.app`. Names are imported on first use, so
-processes that need no JAX (the W&B tracker process, ``sweeper --help``) start fast.
+The library is the pure core (JAX and Flax only: no Hydra, no OmegaConf, no W&B); its public
+names are the ones below, documented in README.md ("As a library"). The command line lives
+in :mod:`sweeper.cli`. Names are imported on first use, so processes that need no JAX
+(``sweeper --help``, the W&B process) start fast; type checkers see them through the
+``TYPE_CHECKING`` imports.
 """
 
-import importlib
+from __future__ import annotations
 
-_HOMES = {
-    "CONSTRUCTORS": "sweeper.core.ensemble",
-    "CompiledBuilder": "sweeper.core.ensemble",
-    "DiversityReport": "sweeper.core.diversity",
-    "MLP": "sweeper.core.models",
-    "MODELS": "sweeper.core.models",
-    "PitfallError": "sweeper.core.ensemble",
-    "ShardingError": "sweeper.core.sharding",
-    "batched_init_count": "sweeper.core.ensemble",
-    "build_ensemble": "sweeper.core.ensemble",
-    "check_shapes": "sweeper.core.checks",
-    "compiled_builder": "sweeper.core.ensemble",
-    "ensemble_forward": "sweeper.core.forward",
-    "expected_shapes": "sweeper.core.checks",
-    "flat_params": "sweeper.core.tree",
-    "forward_check": "sweeper.core.forward",
-    "lane_diversity": "sweeper.core.diversity",
-    "lane_mesh": "sweeper.core.sharding",
-    "loop_build": "sweeper.core.ensemble",
-    "param_bytes": "sweeper.core.tree",
-    "prediction_spread": "sweeper.core.forward",
-    "resolve_devices": "sweeper.core.sharding",
-    "resolve_model": "sweeper.core.models",
-    "shape_metrics": "sweeper.core.checks",
-    "shard_shape": "sweeper.core.sharding",
-    "timed_build": "sweeper.core.ensemble",
-    "vmap_constructor": "sweeper.core.ensemble",
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+try:
+    __version__ = version("sweeper")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
+if TYPE_CHECKING:
+    from sweeper.core.catalog import CONSTRUCTORS, MODELS
+    from sweeper.core.checks import check_shapes
+    from sweeper.core.diversity import DiversityReport, lane_diversity
+    from sweeper.core.ensemble import batched_init_count, build_ensemble, compiled_builder, vmap_constructor
+    from sweeper.core.forward import ensemble_forward, forward_check
+    from sweeper.core.models import resolve_model
+    from sweeper.core.tree import flat_params
+
+__all__ = [
+    "CONSTRUCTORS",  # constructor names, each with what it is
+    "MODELS",  # built-in model names, each with what it is
+    "DiversityReport",
+    "__version__",
+    "batched_init_count",
+    "build_ensemble",
+    "check_shapes",
+    "compiled_builder",
+    "ensemble_forward",
+    "flat_params",
+    "forward_check",
+    "lane_diversity",
+    "resolve_model",
+    "vmap_constructor",
+]
+_HOMES = {  # where each name lives, for the lazy import
+    "sweeper.core.catalog": ("CONSTRUCTORS", "MODELS"),
+    "sweeper.core.checks": ("check_shapes",),
+    "sweeper.core.diversity": ("DiversityReport", "lane_diversity"),
+    "sweeper.core.ensemble": ("batched_init_count", "build_ensemble", "compiled_builder", "vmap_constructor"),
+    "sweeper.core.forward": ("ensemble_forward", "forward_check"),
+    "sweeper.core.models": ("resolve_model",),
+    "sweeper.core.tree": ("flat_params",),
 }
-__all__ = sorted(_HOMES)
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 
 def __getattr__(name: str):
-    if name not in _HOMES:
+    if name not in _HOME_OF:
         raise AttributeError(f"module 'sweeper' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
+    value = getattr(importlib.import_module(_HOME_OF[name]), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+    return sorted(set(globals()) | set(_HOME_OF))

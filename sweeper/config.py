@@ -13,6 +13,7 @@ rather than what a job computes (then a job's record does not carry it).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -125,15 +126,7 @@ RECORDED = _recorded()  # the keys of a record's "config", in order, and the con
 
 def record_config(settings: SweeperConfig) -> dict[str, Any]:
     """A job's settings as its record's ``config``: flat, JSON-ready, in schema order."""
-    return {name: select(settings, key) for name, key in RECORDED.items()}
-
-
-def select(settings: Any, key: str) -> Any:
-    """The value at a dotted key of a :class:`SweeperConfig` (or nested mappings)."""
-    value = settings
-    for part in key.split("."):
-        value = value[part] if hasattr(value, "keys") else getattr(value, part)
-    return value
+    return {name: functools.reduce(getattr, key.split("."), settings) for name, key in RECORDED.items()}
 
 
 def _integer(low: int, high: int | None = None):

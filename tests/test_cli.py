@@ -3,16 +3,14 @@
 import csv
 import json
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from .helpers.cli import PNG_MAGIC, sweeper
+from .helpers.cli import PNG_MAGIC, install_wheel, sweeper
 from .helpers.wandb_files import inspect_run, run_record, runs_under
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.next_hydra]
 
 
 def test_multirun_writes_records_summary_plots_and_wandb_runs(tmp_path):
@@ -92,30 +90,7 @@ def test_python_dash_m_runs_one_job_under_outputs_runs(tmp_path):
 
 
 def test_the_installed_wheel_carries_its_configs(tmp_path):
-    repo = Path(__file__).resolve().parents[1]
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path / "dist"),
-            str(repo),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    [wheel] = (tmp_path / "dist").glob("sweeper-*.whl")
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
-        check=True,
-        capture_output=True,
-    )
+    site = install_wheel(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(site)}
     where = sweeper(
         "-c", "import sweeper.conf; print(sweeper.conf.__file__)", cwd=tmp_path, env=env, command=(sys.executable,)

@@ -1,13 +1,19 @@
-"""Depth 1: every config group and preset composes, and validation names key and value."""
+"""Depth 1: every config group and preset composes, and validation names key and value.
 
+Bad input is checked here, in-process, through the functions the command calls before any
+job starts; ``test_cli.py`` and ``test_import_rules.py`` run the command itself on a few.
+"""
+
+import inspect
 import re
+from dataclasses import fields, is_dataclass
 
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from sweeper.cli.grid import typed_grid
-from sweeper.cli.preflight import check_overrides
+from sweeper.cli.preflight import check_overrides, command_line_overrides
 from sweeper.config import MAX_SEED, ConfigError, SweeperConfig, job_settings, record_config
 from sweeper.core import catalog, ensemble, models
 
@@ -47,6 +53,17 @@ def test_the_core_builds_exactly_the_choices_the_config_offers():
         loader = GlobalHydra.instance().config_loader()
         assert loader.get_group_options("constructor") == sorted(catalog.CONSTRUCTORS)
         assert loader.get_group_options("model") == sorted([*catalog.MODELS, catalog.CUSTOM_MODEL])
+
+
+def test_every_key_of_the_schema_says_what_it_is():
+    # the schema is where a key's meaning is written: a comment on its line, as Hydra's structured configs do
+    for schema in (SweeperConfig, *(type(getattr(SweeperConfig(), f.name)) for f in fields(SweeperConfig))):
+        if not is_dataclass(schema):
+            continue
+        lines = inspect.getsource(schema).splitlines()
+        for f in fields(schema):
+            [line] = [line for line in lines if line.strip().startswith(f"{f.name}:")]
+            assert "  # " in line, f"{schema.__name__}.{f.name} has no comment"
 
 
 @pytest.mark.parametrize("name", ["vmap", "loop", "pitfall_broadcast", "pitfall_no_split"])
@@ -136,3 +153,44 @@ def test_a_sweep_the_basic_sweeper_cannot_enumerate_is_left_to_its_sweeper():
     assert check_overrides(["seed=3", "forward_batch=interval(1,64)"]) is None
     with pytest.raises(ConfigError, match=re.escape("num_inits=0: must be an integer >= 1")):
         check_overrides(["num_inits=0", "forward_batch=interval(1,64)"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-m", "num_inits=1,2,-3"], "num_inits=-3: must be an integer >= 1"),
+        (["-m", "seed=range(0,90)", "features=8,0"], "features=0: must be an integer >= 1"),
+        (["num_inits=2.5"], "num_inits=2.5: must be an integer >= 1"),
+        (["num_inits=abc"], "num_inits='abc': must be an integer >= 1"),
+        (["features=0"], "features=0: must be an integer >= 1"),
+        (["seed=-1"], f"seed=-1: must be an integer in [0, {MAX_SEED}]"),
+        ([f"seed={2**63}"], f"seed={2**63}: must be an integer in [0, {MAX_SEED}]"),
+        (["+typo=4"], "typo=4: unknown key"),
+        (["-m", "+typo=4,5"], "typo=4: unknown key"),
+        (["constructor=nope"], f"constructor='nope': must be one of {', '.join(sorted(catalog.CONSTRUCTORS))}"),
+        (["model=nope"], f"model='nope': must be one of {', '.join(sorted([*catalog.MODELS, 'custom']))}"),
+        (["constructor.name=nope"], f"constructor.name='nope': must be one of {', '.join(catalog.CONSTRUCTORS)}"),
+        (["sweep=nope"], "sweep='nope': must be one of default, es, reference, smoke"),
+        (["-m", "hydra/launcher=nope"], "hydra/launcher='nope': must be one of basic,"),
+        (["num_inits=[1,2"], "num_inits=[1,2: "),
+        (["-m", "hydra.sweep.subdir=../x"], "hydra.sweep.subdir='../x': a job's directory must stay inside"),
+        (["resume=maybe"], "resume='maybe': must be true or false"),
+        (["memory_budget_gb=0"], "memory_budget_gb=0: must be a positive number of GB"),
+    ],
+)
+def test_a_bad_command_line_is_refused_in_one_line_naming_key_and_value(argv, message):
+    with pytest.raises(ConfigError) as err:
+        check_overrides(command_line_overrides(argv))
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_the_whole_grid_is_checked_including_the_preset(tmp_path):
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "bad.yaml").write_text(
+        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      num_inits: 4,0\n"
+    )
+    overrides = ["sweep=bad", f"hydra.searchpath=[file://{tmp_path}]"]
+    with composed(overrides, return_hydra_config=True) as cfg, pytest.raises(ConfigError) as err:
+        check_overrides([axis.input_line for axis in typed_grid(cfg).axes])
+    assert str(err.value) == "num_inits=0: must be an integer >= 1"

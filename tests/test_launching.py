@@ -1,7 +1,9 @@
 """The composing launcher gives every job exactly the config Hydra's basic launcher would."""
 
+import functools
 from pathlib import Path
 
+import hydra
 import pytest
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.utils import create_config_search_path
@@ -9,7 +11,9 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
 import sweeper.cli.app  # noqa: F401 - registers the schema
-from sweeper.cli.launching import Composer
+from hydra_plugins.sweeper_plugins._core import Composer
+
+pytestmark = pytest.mark.next_hydra  # CI runs these on Hydra 1.4 too
 
 GRID = [
     ["seed=0", "num_inits=1", "features=4"],
@@ -94,53 +98,118 @@ def _master(loader, sweep_dir):
     return loader.load_configuration("config", overrides=[f"hydra.sweep.dir={sweep_dir}"], run_mode=RunMode.MULTIRUN)
 
 
-def _launched(run):
+HYDRA_13 = hydra.__version__.startswith("1.3.")  # its run_job lacks the three fixes of Hydra's main branch (1.4)
+
+
+class Recorder:
+    """What Hydra's ``Callbacks`` is asked while a job runs."""
+
+    def __init__(self):
+        self.events = []
+
+    def on_job_start(self, config, task_function):
+        self.events.append("start")
+
+    def on_job_end(self, config, job_return):
+        self.events.append(("end", job_return.status.name, type(job_return._return_value).__name__))
+
+
+def _launched(run, task):
     """Run one job the given way; what the task function saw, what came back, what was written."""
     from hydra.core.hydra_config import HydraConfig
 
     seen = {}
 
-    def task(cfg):
+    def recording_task(cfg):
         seen.update(
             task=OmegaConf.to_yaml(cfg), struct=OmegaConf.is_struct(cfg), hydra=OmegaConf.to_yaml(HydraConfig.get())
         )
-        return cfg.seed
+        return task(cfg)
 
-    ret = run(task)
-    files = {p.name: p.read_text() for p in (Path(ret.hydra_cfg.hydra.runtime.output_dir) / ".hydra").iterdir()}
-    returned = (ret.return_value, ret.status, ret.overrides, ret.task_name, OmegaConf.to_yaml(ret.cfg))
+    ret = run(recording_task)
+    output_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir)
+    files = {p.name: p.read_text() for p in (output_dir / ".hydra").iterdir()}
+    returned = (repr(ret._return_value), ret.status, ret.overrides, ret.task_name, OmegaConf.to_yaml(ret.cfg))
     return seen, returned, OmegaConf.to_yaml(ret.hydra_cfg), files
 
 
-def test_run_job_does_what_hydras_run_job_does(loader_and_master, tmp_path):
-    """Same task config, Hydra config, JobReturn and .hydra files, byte for byte, for every structure."""
-    from hydra._internal.callbacks import Callbacks
+@pytest.fixture
+def launchers(loader_and_master, tmp_path):
+    """One job through this plugin's run_job, and through Hydra's: each ``run(overrides, idx, task, callbacks)``."""
     from hydra.core.utils import run_job as hydras_run_job
     from hydra.core.utils import setup_globals
     from hydra.types import HydraContext
 
-    from sweeper.cli import launching
+    from hydra_plugins.sweeper_plugins._job import run_job
 
     loader = loader_and_master[0]
     ours_dir, hydras_dir = tmp_path / "ours", tmp_path / "hydras"
-    compose = Composer(loader, _master(loader, ours_dir))
-    hydras_master, context = _master(loader, hydras_dir), HydraContext(config_loader=loader, callbacks=Callbacks())
+    compose, hydras_master = Composer(loader, _master(loader, ours_dir)), _master(loader, hydras_dir)
     setup_globals()
-    chdir = ["seed=11", "num_inits=1", "features=2", "hydra.job.chdir=true"]
-    for idx, overrides in enumerate([*GRID, chdir] * 2):  # the second round reuses every structure's template
+
+    def ours(overrides, idx, task, callbacks):
         job = compose.job(overrides)
+        job.set_hydra({"job.id": str(idx), "job.num": idx})
+        context = HydraContext(config_loader=loader, callbacks=callbacks)
+        return str(_launched(lambda task: run_job(context, task, job), task)).replace(str(ours_dir), str(hydras_dir))
+
+    def hydras(overrides, idx, task, callbacks):
         config = loader.load_sweep_config(hydras_master, overrides)
-        job.set_hydra({"job.id": idx, "job.num": idx})
         with open_dict(config):
-            config.hydra.job.id = config.hydra.job.num = idx
-        ours = _launched(lambda task, job=job: launching.run_job(Callbacks(), task, job))
-        hydras = _launched(
-            lambda task, config=config: hydras_run_job(
-                hydra_context=context,
-                task_function=task,
-                config=config,
-                job_dir_key="hydra.sweep.dir",
-                job_subdir_key="hydra.sweep.subdir",
-            ),
-        )
-        assert str(ours).replace(str(ours_dir), str(hydras_dir)) == str(hydras), overrides
+            config.hydra.job.id, config.hydra.job.num = str(idx), idx
+            if HYDRA_13:  # Hydra's main branch resolves env_set before it keeps the Hydra config; ours does too
+                OmegaConf.resolve(config.hydra.job.env_set)
+        context = HydraContext(config_loader=loader, callbacks=callbacks)
+        keys = {"job_dir_key": "hydra.sweep.dir", "job_subdir_key": "hydra.sweep.subdir"}
+        run = functools.partial(hydras_run_job, hydra_context=context, config=config, **keys)
+        return str(_launched(lambda task: run(task_function=task), task))
+
+    return ours, hydras
+
+
+CHDIR = ["seed=11", "num_inits=1", "features=2", "hydra.job.chdir=true"]
+
+
+def test_run_job_does_what_hydras_run_job_does(launchers):
+    """Same task config, Hydra config, JobReturn and .hydra files, byte for byte, for every structure."""
+    for idx, overrides in enumerate([*GRID, CHDIR] * 2):  # the second round reuses every structure's template
+        ours, hydras = (run(overrides, idx, lambda cfg: cfg.seed, Recorder()) for run in launchers)
+        assert ours == hydras, overrides
+
+
+def _boom(cfg):
+    raise ValueError(f"boom in job {cfg.seed}")
+
+
+@pytest.mark.parametrize("overrides", [GRID[0], CHDIR])
+def test_a_failing_task_is_returned_as_hydra_returns_it_and_written_to_the_jobs_log(launchers, tmp_path, overrides):
+    cwd = Path.cwd()
+    recorders = Recorder(), Recorder()
+    ours, hydras = (run(overrides, 0, _boom, recorder) for run, recorder in zip(launchers, recorders, strict=True))
+    assert ours == hydras
+    assert "FAILED" in ours and "boom in job" in ours
+    assert recorders[0].events == recorders[1].events == ["start", ("end", "FAILED", "ValueError")]
+    assert Path.cwd() == cwd
+    ours_log, hydras_log = (next((tmp_path / side).rglob("job.log")).read_text() for side in ("ours", "hydras"))
+    assert "Job failed" in ours_log and "ValueError: boom in job" in ours_log
+    assert ("ValueError: boom in job" in hydras_log) == (not HYDRA_13)  # the first of the three fixes
+
+
+def _interrupt(cfg):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("overrides", [GRID[0], CHDIR])
+def test_a_keyboard_interrupt_reaches_on_job_end_and_goes_on_up(launchers, overrides):
+    """As in Hydra's main branch (1.4): on_job_end sees the interrupted job; directory and Hydra config restored."""
+    from hydra.core.hydra_config import HydraConfig
+
+    cwd, hydra_config = Path.cwd(), HydraConfig.instance().cfg
+    recorders = Recorder(), Recorder()
+    for run, recorder in zip(launchers, recorders, strict=True):
+        with pytest.raises(KeyboardInterrupt):
+            run(overrides, 0, _interrupt, recorder)
+        assert Path.cwd() == cwd and HydraConfig.instance().cfg is hydra_config
+    interrupted = ["start", ("end", "FAILED", "KeyboardInterrupt")]
+    assert recorders[0].events == interrupted
+    assert recorders[1].events == (["start"] if HYDRA_13 else interrupted)  # the second of the three fixes

@@ -1,4 +1,8 @@
-"""Bad input, memory, failures, kills, resume, secrets: the `sweeper` command as a user runs it."""
+"""Memory, failures, kills, resume, secrets: the `sweeper` command as a user runs it.
+
+Bad input on the command line is tested in-process in test_config.py (and as a command in
+test_cli.py and test_import_rules.py).
+"""
 
 import csv
 import json
@@ -24,41 +28,6 @@ def one_line_error(done, starts_with):
     assert "Traceback" not in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["-m", "num_inits=1,2,-3"], "sweeper: num_inits=-3: must be an integer >= 1"),
-        (["-m", "seed=range(0,90)", "features=8,0"], "sweeper: features=0: must be an integer >= 1"),
-        (["num_inits=2.5"], "sweeper: num_inits=2.5: must be an integer >= 1"),
-        (["num_inits=abc"], "sweeper: num_inits='abc': must be an integer >= 1"),
-        (["features=0"], "sweeper: features=0: must be an integer >= 1"),
-        (["seed=-1"], "sweeper: seed=-1: must be an integer in [0, 4294967295]"),
-        ([f"seed={2**63}"], f"sweeper: seed={2**63}: must be an integer in [0, 4294967295]"),
-        (["+typo=4"], "sweeper: typo=4: unknown key"),
-        (["-m", "+typo=4,5"], "sweeper: typo=4: unknown key"),
-        (["constructor=nope"], "sweeper: constructor='nope': must be one of"),
-        (["sweep=nope"], "sweeper: sweep='nope': must be one of default, es, reference, smoke"),
-        (["-m", "hydra/launcher=nope"], "sweeper: hydra/launcher='nope': must be one of basic,"),
-        (["num_inits=[1,2"], "sweeper: num_inits=[1,2: "),
-        (["-m", "hydra.sweep.subdir=../x"], "sweeper: hydra.sweep.subdir='../x': a job's directory must stay inside"),
-    ],
-)
-def test_bad_input_is_refused_before_any_work(tmp_path, args, message):
-    done = sweeper(*args, cwd=tmp_path)
-    one_line_error(done, message)
-    assert not (tmp_path / "outputs").exists()  # nothing ran, nothing was written
-
-
-def test_the_whole_grid_is_checked_including_the_preset(tmp_path):
-    (tmp_path / "conf" / "sweep").mkdir(parents=True)
-    (tmp_path / "conf" / "sweep" / "bad.yaml").write_text(
-        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      num_inits: 4,0\n"
-    )
-    done = sweeper("-m", "sweep=bad", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", cwd=tmp_path)
-    one_line_error(done, "sweeper: num_inits=0: must be an integer >= 1")
-    assert not list(tmp_path.glob("outputs/multiruns/*/*/0"))
-
-
 def test_the_memory_guard_refuses_before_allocating(tmp_path):
     done = sweeper("num_inits=1000000", "features=4096", cwd=tmp_path)
     one_line_error(done, "sweeper: job failed: MemoryBudgetError: num_inits=1000000 features=4096: needs an estimated")
@@ -71,6 +40,7 @@ def test_the_memory_guard_refuses_before_allocating(tmp_path):
     assert "(memory_budget_gb)" in done.stderr
 
 
+@pytest.mark.next_hydra
 def test_stop_on_failure_ends_the_sweep_at_the_first_failed_job(tmp_path):
     done = sweeper(
         "-m", "constructor=vmap,pitfall_no_split,vmap", "num_inits=2", "features=2", "seed=0",
@@ -112,6 +82,7 @@ def _statuses(sweep):
         return [r["status"] for r in csv.DictReader(f)]
 
 
+@pytest.mark.next_hydra
 def test_sigterm_records_the_job_as_interrupted_and_resume_finishes_the_sweep(tmp_path):
     process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
     process.send_signal(signal.SIGTERM)
@@ -135,6 +106,7 @@ def test_sigterm_records_the_job_as_interrupted_and_resume_finishes_the_sweep(tm
     assert _statuses(sweep) == ["ok", "ok", "ok"]
 
 
+@pytest.mark.next_hydra
 def test_ctrl_c_reaches_the_whole_process_group_and_every_run_is_still_finished(tmp_path):
     process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the W&B tracker process gets it too
@@ -147,6 +119,7 @@ def test_ctrl_c_reaches_the_whole_process_group_and_every_run_is_still_finished(
     assert runs == {"features=256,num_inits=2,seed=0": 0, "features=256,num_inits=2048,seed=0": 1, "sweep-summary": 1}
 
 
+@pytest.mark.next_hydra
 def test_sigkill_leaves_the_other_results_intact_and_resume_rebuilds_the_summary(tmp_path):
     process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
     process.kill()

@@ -1,70 +1,80 @@
 """``hydra/sweeper=sweeper`` and ``hydra/launcher=sweeper``: Hydra's basic sweeper and launcher,
-composing each job's config once per structure (see :mod:`sweeper.cli.launching`).
+composing each job's config once per structure (the work is in ``_core``; see README.md here).
 
-Hydra instantiates plugins only from the ``hydra_plugins`` package, hence this module.
-Hydra's plugin scan re-executes its core plugin modules, which makes new
-``BasicSweeper`` and ``BasicLauncher`` classes; so the subclasses are made by
-:func:`register`, after the scan, from the classes the scan left behind.
+Hydra's plugin scan imports this module at every start, so it stays light; ``_core`` loads
+when a sweep starts, and where it cannot (a private name it uses has moved in this Hydra),
+Hydra's basic sweeper and launcher run the sweep instead, after one line that says so.
 """
 
-# No `from __future__ import annotations` here: the scan executes this module outside
-# sys.modules, where dataclasses cannot resolve string annotations.
-from dataclasses import dataclass
-from typing import Any
+import functools
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from types import ModuleType
 
-from hydra.core.config_store import ConfigStore
+from hydra import __version__ as hydra_version
 
+# Private, on purpose: Hydra's default sweeper and launcher (their grid syntax, order, batching and
+# job loop), which Hydra offers no public way to extend. tests/test_hydra_api.py fails if they move.
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
 
-@dataclass
-class ComposingSweeperConf:
-    _target_: str = "hydra_plugins.sweeper_plugins.composing.ComposingSweeper"
-    max_batch_size: Any = None  # as the basic sweeper's: jobs per batch, None for all at once
-    params: Any = None  # the grid: {key: "v1,v2,..."}, as the basic sweeper's
+import hydra_plugins.sweeper_plugins.config  # noqa: F401 - stores hydra/sweeper=sweeper and hydra/launcher=sweeper
 
-
-@dataclass
-class ComposingLauncherConf:
-    _target_: str = "hydra_plugins.sweeper_plugins.composing.ComposingLauncher"
-
-
-ConfigStore.instance().store(group="hydra/sweeper", name="sweeper", node=ComposingSweeperConf, provider="sweeper")
-ConfigStore.instance().store(group="hydra/launcher", name="sweeper", node=ComposingLauncherConf, provider="sweeper")
+log = logging.getLogger(__name__)
 
 
-def _classes():
-    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    from sweeper.cli import launching
-    from sweeper.cli.launching import composer_for
-    from sweeper.tracking import process as tracker_process
-
-    class ComposingSweeper(BasicSweeper):
-        """Hydra's basic sweeper (same grid syntax and order), validating jobs with the shared composer."""
-
-        def validate_batch_is_legal(self, batch) -> None:
-            compose = composer_for(self.hydra_context.config_loader, self.config)
-            for overrides in batch:
-                compose(overrides, fresh=False)
-
-    class ComposingLauncher(BasicLauncher):
-        """Hydra's basic launcher, composing with the shared composer and running jobs without redundant copies."""
-
-        def launch(self, job_overrides, initial_job_idx):
-            tracker_process.start()  # W&B on the other core, starting up while the first job is composed
-            return launching.launch(self, job_overrides, initial_job_idx)
-
-    return ComposingSweeper, ComposingLauncher
+@functools.cache
+def load_core() -> ModuleType | None:
+    """The plugins' work, or None (after one line on stderr) where it cannot load on this Hydra."""
+    try:
+        from hydra_plugins.sweeper_plugins import _core
+    except ImportError as err:
+        log.warning(
+            "sweeper: the fast launcher cannot load on hydra-core %s (%s): using Hydra's basic launcher",
+            hydra_version,
+            err,
+        )
+        return None
+    return _core
 
 
-def register() -> None:
-    """Define the plugins on the scanned base classes and register them with Hydra. Idempotent."""
-    from hydra.core.plugins import Plugins
+class ComposingSweeper(BasicSweeper):
+    """Hydra's basic sweeper, composing through a cache that it hands to its launcher.
 
-    plugins = Plugins.instance()  # runs Hydra's plugin scan first, if it has not run yet
-    if "ComposingSweeper" in globals():
-        return
-    for cls in _classes():
-        cls.__module__, cls.__qualname__ = __name__, cls.__name__
-        globals()[cls.__name__] = cls
-        plugins.register(cls)
+    The cache goes to the launcher as the ``config_loader`` of the ``HydraContext`` the
+    launcher is set up with, so every launcher that composes with ``load_sweep_config``
+    (this package's, basic, joblib, submitit, ray) reuses what validation composed.
+    """
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        core = load_core()
+        self.composer = None if core is None else core.Composer(hydra_context.config_loader, config)
+        if self.composer is not None:
+            hydra_context = replace(hydra_context, config_loader=self.composer)
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        if self.composer is None:
+            return super().validate_batch_is_legal(batch)
+        for overrides in batch:
+            self.composer(overrides, fresh=False)
+
+
+class ComposingLauncher(Launcher):
+    """Hydra's basic launcher (jobs one after another, in this process), on the sweeper's composer."""
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        core = load_core()
+        if core is not None:
+            return core.launch(self.hydra_context, self.task_function, self.config, job_overrides, initial_job_idx)
+        basic = BasicLauncher()
+        basic.setup(hydra_context=self.hydra_context, task_function=self.task_function, config=self.config)
+        return basic.launch(job_overrides, initial_job_idx)

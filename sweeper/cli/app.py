@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.sweeper_plugins import composing
+from sweeper.cli.hydra_compat import MAIN_OPTIONS
 from sweeper.cli.redact import env_interpolated, job_name, redact
 from sweeper.config import RECORDED, ConfigError, SweeperConfig, job_settings, record_config, register_configs
 from sweeper.core.compile_cache import enable_compilation_cache
@@ -26,7 +26,6 @@ from sweeper.records import job_record, read_record, write_record
 log = logging.getLogger("sweeper")
 NAMING_KEYS = ("seed", "num_inits", "features", "constructor", "model")  # name a job without valid settings
 register_configs()  # the schema and the constructor and model groups
-composing.register()  # hydra/sweeper=sweeper and hydra/launcher=sweeper
 
 
 def sweep_id(sweep_dir: str) -> str:
@@ -138,7 +137,7 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
         sys.exit(signal.exit_code)
 
 
-@hydra.main(version_base="1.3", config_path="pkg://sweeper.conf", config_name="config")
+@hydra.main(config_path="pkg://sweeper.conf", config_name="config", **MAIN_OPTIONS)
 def main(cfg: DictConfig) -> dict[str, Any]:
     return run_configured_job(cfg)
 

@@ -47,9 +47,14 @@ class SweepCallback(Callback):
         _launching_pid = os.getpid()
         self.started = time.perf_counter()
         self.total, first_line = refusing(prepare_sweep, config)  # the grid, its paths, its directory: before any job
+        # JAX and Flax load here, once the grid is valid, so the launcher's gc.freeze() takes them in
+        import sweeper.job  # noqa: F401
+
         log.info(first_line)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.status == JobStatus.FAILED and not isinstance(job_return._return_value, Exception):
+            return  # a signal or sys.exit ended the job (Hydra 1.4 reports those too): the job said so itself
         record = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
         if record is None:
             verdict = f"crashed: {job_return._return_value!r}"
@@ -84,6 +89,8 @@ class SweepCallback(Callback):
             sys.exit(1)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if isinstance(sys.exc_info()[1], SystemExit | KeyboardInterrupt):
+            return  # Hydra 1.4 calls this as a stopped sweep unwinds: what stopped it has written the summary
         sweep_dir = Path(config.hydra.sweep.dir)
         ok = finish_sweep(sweep_dir, config, time.perf_counter() - self.started)
         if not ok:

@@ -6,12 +6,13 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
 import sweeper.cli.app  # noqa: F401 - registers the schema in the ConfigStore
+from sweeper.cli.hydra_compat import VERSION_BASE
 
 
 @contextmanager
 def composed(overrides=(), return_hydra_config=False):
     GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="sweeper.conf", version_base="1.3"):
+    with initialize_config_module(config_module="sweeper.conf", **VERSION_BASE):
         yield compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
     GlobalHydra.instance().clear()
 

@@ -21,6 +21,8 @@ from flax import nnx
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from sweeper.cli.hydra_compat import VERSION_BASE
+
 
 def build(seed: int, n: int, features: int) -> nnx.Linear:
     """N stacked ``nnx.Linear(F, F)``: kernel ``(N, F, F)``, bias ``(N, F)``."""
@@ -45,7 +47,7 @@ def mean_pairwise_l2(model: nnx.Module) -> float:
     return float(jnp.sum(jnp.sqrt(d2)) / (n * (n - 1)))
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(config_path="conf", config_name="config", **VERSION_BASE)
 def main(cfg: DictConfig) -> None:
     out = Path(HydraConfig.get().runtime.output_dir)
     with wandb.init(mode="offline", dir=out, config=OmegaConf.to_container(cfg)) as run:
