@@ -170,7 +170,7 @@ def test_a_sweep_the_basic_sweeper_cannot_enumerate_is_left_to_its_sweeper():
         (["constructor=nope"], f"constructor='nope': must be one of {', '.join(sorted(catalog.CONSTRUCTORS))}"),
         (["model=nope"], f"model='nope': must be one of {', '.join(sorted([*catalog.MODELS, 'custom']))}"),
         (["constructor.name=nope"], f"constructor.name='nope': must be one of {', '.join(catalog.CONSTRUCTORS)}"),
-        (["sweep=nope"], "sweep='nope': must be one of default, es, reference, smoke"),
+        (["sweep=nope"], "sweep='nope': must be one of default, es, none, reference, smoke"),
         (["-m", "hydra/launcher=nope"], "hydra/launcher='nope': must be one of basic,"),
         (["num_inits=[1,2"], "num_inits=[1,2: "),
         (["-m", "hydra.sweep.subdir=../x"], "hydra.sweep.subdir='../x': a job's directory must stay inside"),

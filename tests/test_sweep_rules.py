@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from sweeper.cli.grid import choose_preset
 from sweeper.cli.preflight import check_overrides
 from sweeper.cli.start import DryRun, prepare_sweep
 from sweeper.cli.sweep_dir import CLAIM, claim, grid_difference
@@ -16,7 +17,7 @@ from .helpers.compose import multirun_config
 
 
 def prepared(tmp_path, *overrides, name="s"):
-    config = multirun_config([f"hydra.sweep.dir={tmp_path / name}", *overrides])
+    config = multirun_config([f"hydra.sweep.dir={tmp_path / name}", *choose_preset(list(overrides))])
     jobs, first_line = prepare_sweep(config)
     return config, jobs, first_line
 
@@ -28,7 +29,7 @@ def test_a_command_line_that_sweeps_runs_exactly_its_axes(tmp_path):
     config, jobs, first_line = prepared(tmp_path, "seed=range(0,5)")
     assert jobs == 5
     assert first_line == f"sweeper: 5 jobs (seed=range(0,5)) -> {tmp_path / 's'}"
-    assert config.hydra.sweeper.params is None  # what the sweeper runs, and what multirun.yaml records
+    assert config.hydra.sweeper.params == {}  # what the sweeper runs, and what multirun.yaml records
     _, jobs, _ = prepared(tmp_path, "seed=0,1", "num_inits=4,8", name="t")
     assert jobs == 4  # not x features=16,64 from the default preset
 
@@ -130,7 +131,7 @@ def test_the_default_directory_moves_to_a_fresh_one(tmp_path):
 
 def test_a_sweep_moved_to_a_fresh_directory_takes_its_jobs_along(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = multirun_config(["seed=0,1"])  # Hydra's default directory, to the second
+    config = multirun_config(["seed=0,1", "sweep=none"])  # Hydra's default directory, to the second
     default = tmp_path / str(config.hydra.sweep.dir)
     default.mkdir(parents=True)
     (default / "another-sweeps-file").write_text("")

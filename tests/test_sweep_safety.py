@@ -93,7 +93,7 @@ def test_the_grid_typed_is_the_grid_run(tmp_path):
     assert done.returncode == 0, done.stderr
     (sweep,) = tmp_path.glob("outputs/multiruns/*/*")
     multirun = yaml.safe_load((sweep / "multirun.yaml").read_text())
-    assert multirun["hydra"]["sweeper"]["params"] is None  # not the default preset's grid
+    assert multirun["hydra"]["sweeper"]["params"] == {}  # not the default preset's grid
     assert sorted((r["config"]["seed"], r["config"]["features"]) for r in _records(sweep).values()) == [
         (0, 16),
         (1, 16),

@@ -88,13 +88,13 @@ def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, r
     hc = HydraConfig.get()
     env_keys = env_interpolated(OmegaConf.to_container(cfg, resolve=False))
     config = redact(OmegaConf.to_container(cfg, resolve=True), env_keys) | {"env": environment()}
-    with open_run(tracker_settings(cfg, root), job_name(hc.job), config) as run:
+    with open_run(tracker_settings(cfg, root), job_name(hc), config) as run:
         outcome = run_job(settings)
         record = outcome.record
         record["config"] = recorded_config(cfg, settings)
         record["wandb"] = run.path
         if outcome.traceback:
-            log.debug("job %s failed:\n%s", job_name(hc.job), outcome.traceback)
+            log.debug("job %s failed:\n%s", job_name(hc), outcome.traceback)
         write_record(output_dir, record)  # the measurement is safe on disk before tracking starts
         run.log_job(record, outcome.lanes, outcome.kernel_sample, str(output_dir))
         if record["status"] == "ok":
@@ -133,7 +133,7 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
 
             if in_launching_process():  # a parallel launcher's worker leaves the summary to the launching process
                 finish_sweep(root, cfg)
-        print(f"sweeper: job {job_name(hc.job)} interrupted by {signal.name}", file=sys.stderr)
+        print(f"sweeper: job {job_name(hc)} interrupted by {signal.name}", file=sys.stderr)
         sys.exit(signal.exit_code)
 
 
@@ -144,10 +144,14 @@ def main(cfg: DictConfig) -> dict[str, Any]:
 
 def cli() -> None:
     """The console script: check the command line, then hand over to Hydra."""
+    from sweeper.cli.grid import choose_preset
     from sweeper.cli.preflight import check_overrides, command_line_overrides
 
     try:
-        check_overrides(command_line_overrides(sys.argv[1:]))
+        overrides = command_line_overrides(sys.argv[1:])
+        check_overrides(overrides)
+        if {"-m", "--multirun"} & set(sys.argv[1:]) and (chosen := choose_preset(overrides)) != overrides:
+            sys.argv.append(chosen[-1])  # sweep=none: the axes typed, and only those
     except ConfigError as err:
         sys.exit(f"sweeper: {err} (nothing was run)")
     main()

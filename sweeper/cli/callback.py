@@ -64,7 +64,7 @@ class SweepCallback(Callback):
                 verdict += f" ({_seconds(record['metrics']['time/total_s'])})"
         if record is not None and record.get("resumed"):
             verdict = "ok (done in an earlier run: skipped)"
-        name = job_name(config.hydra.job)
+        name = job_name(config.hydra)
         num = OmegaConf.select(config, "hydra.job.num")
         position = "" if num is None else f"[{num + 1}/{self.total or '?'}] "
         log.info("%s%s: %s", position, name, verdict)

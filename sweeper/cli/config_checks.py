@@ -20,7 +20,7 @@ from sweeper.config import CUSTOM_MODEL, ConfigError, check
 _ENV_NAME = re.compile(r"\$\{oc\.env:([^,}]+)\}")  # without a default: ${oc.env:NAME}
 
 
-def _typed_values(config: DictConfig) -> Iterator[tuple[str, Any]]:
+def typed_values(config: DictConfig) -> Iterator[tuple[str, Any]]:
     """``(dotted key, value as typed)`` for every key of the task config (``hydra`` left out)."""
     raw = OmegaConf.to_container(config, resolve=False)
     raw.pop("hydra", None)
@@ -50,7 +50,7 @@ def check_interpolations(config: DictConfig, swept: set[str]) -> None:
 
     ``swept``: the keys the grid sets per job (their values here are not the jobs' own).
     """
-    for key, typed in _typed_values(config):
+    for key, typed in typed_values(config):
         if key in swept or not (isinstance(typed, str) and "${" in typed):
             continue
         value = _resolved(config, key, typed)
@@ -66,7 +66,7 @@ def check_interpolations(config: DictConfig, swept: set[str]) -> None:
 
 
 def _typed(config: DictConfig, key: str) -> str:
-    return dict(_typed_values(config))[key]
+    return dict(typed_values(config))[key]
 
 
 def check_factory(config: DictConfig) -> None:

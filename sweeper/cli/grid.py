@@ -95,13 +95,22 @@ def typed_overrides(config: DictConfig, which: str = "task") -> list[str]:
     return OmegaConf.to_container(config.hydra.overrides[which], resolve=False)
 
 
-def typed_grid(config: DictConfig) -> Grid:
-    """The grid the command line asks for: its own axes when it sweeps a key and picks no ``sweep=`` preset,
-    else the preset's params followed by the command line (which replaces the preset's value of a key)."""
-    task = typed_overrides(config)
-    typed = parse(task)
+NO_PRESET = "sweep=none"
+
+
+def choose_preset(overrides: list[str]) -> list[str]:
+    """The command line's overrides, with ``sweep=none`` added when it sweeps a key and names no preset:
+    then it runs exactly the axes it types, not those merged into the default preset's."""
+    typed = parse(overrides)
     if any(o.is_sweep_override() for o in typed) and not any(o.key_or_group == "sweep" for o in typed):
-        return Grid.of(task)
+        return [*overrides, NO_PRESET]
+    return overrides
+
+
+def typed_grid(config: DictConfig) -> Grid:
+    """The grid Hydra's basic sweeper runs: the preset's params, then the command line's overrides
+    (a later value of a key replaces the earlier one in its place)."""
+    task = typed_overrides(config)
     params = OmegaConf.to_container(config.hydra.sweeper, resolve=False).get("params") or {}
     preset = OmegaConf.select(config, "hydra.runtime.choices.sweep")
     return Grid.of([f"{k}={v}" for k, v in params.items()] + task, preset if params else None)

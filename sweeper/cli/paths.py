@@ -11,6 +11,7 @@ import copy
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
@@ -58,14 +59,18 @@ def check_job_paths(config: DictConfig, root: Path, output_dir: Path) -> None:
             raise ConfigError(f"{key}={_raw(config, key)}: a log file must stay inside {root}")
 
 
-def _with_job(master: DictConfig, num: int, overrides: list[str], values: dict[str, object]) -> DictConfig:
-    config = copy.deepcopy(master)
-    with read_write(config), open_dict(config):
-        for key, value in values.items():
+def set_values(config: DictConfig, values: dict[str, Any]) -> None:
+    """Set dotted keys, read-only and struct flags notwithstanding (Hydra 1.4 marks ``hydra.job`` read-only)."""
+    for key, value in values.items():
+        parent = (OmegaConf.select(config, key.rpartition(".")[0]) if "." in key else None) or config
+        with read_write(config), open_dict(config), read_write(parent), open_dict(parent):
             OmegaConf.update(config, key, value, merge=False, force_add=True)
-        config.hydra.job.num = num
-        config.hydra.job.id = str(num)
-        config.hydra.job.override_dirname = ",".join(o for o in overrides if not o.startswith("hydra"))
+
+
+def _with_job(master: DictConfig, num: int, overrides: list[str], values: dict[str, Any]) -> DictConfig:
+    config = copy.deepcopy(master)
+    dirname = ",".join(o for o in overrides if not o.startswith("hydra"))
+    set_values(config, values | {"hydra.job.num": num, "hydra.job.id": str(num), "hydra.job.override_dirname": dirname})
     return config
 
 
@@ -91,8 +96,7 @@ def check_sweep_paths(master: DictConfig, sweep_dir: Path, jobs: Iterable[tuple[
         if output_dir in seen:
             raise ConfigError(f"{typed}: jobs {seen[output_dir]} and {num} would share the directory {subdir}")
         seen[output_dir] = num
-        with read_write(config), open_dict(config):
-            config.hydra.runtime.output_dir = str(output_dir)
+        set_values(config, {"hydra.runtime.output_dir": str(output_dir)})
         check_job_paths(config, sweep_dir, output_dir)
         if uniform:
             return

@@ -1,8 +1,8 @@
 """What happens before a sweep's first job: the grid typed, its size, its paths, its directory.
 
 Called from the sweep's callback with the composed config, before Hydra's sweeper is made:
-changing ``hydra.sweeper.params`` or ``hydra.sweep.dir`` here changes what the sweeper runs
-and where (``hydra.overrides.hydra`` carries a moved directory into every job's config).
+changing ``hydra.sweep.dir`` here changes where the sweep runs (``hydra.overrides.hydra``
+carries a moved directory into every job's config).
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 
-from sweeper.cli.config_checks import check_factory, check_interpolations
+from sweeper.cli.config_checks import check_factory, check_interpolations, typed_values
 from sweeper.cli.grid import Grid, typed_grid, typed_overrides
-from sweeper.cli.paths import check_job_paths, check_sweep_paths
+from sweeper.cli.paths import check_job_paths, check_sweep_paths, set_values
 from sweeper.cli.preflight import check_overrides
 from sweeper.cli.redact import REDACTED, SECRET_KEY
 from sweeper.cli.sweep_dir import claim
 from sweeper.config import CUSTOM_MODEL, ConfigError
+from sweeper.records import one_line
 
 
 class DryRun(Exception):
@@ -37,6 +38,8 @@ def refusing(prepare, config: DictConfig):
     except DryRun as done:
         print(done, flush=True)
         sys.exit(0)
+    except Exception as err:  # Hydra 1.4 would turn it into a warning and run the sweep unchecked
+        sys.exit(f"sweeper: before any job: {one_line(err)} (nothing was run)")
 
 
 def prepare_sweep(config: DictConfig) -> tuple[int | None, str]:
@@ -45,8 +48,6 @@ def prepare_sweep(config: DictConfig) -> tuple[int | None, str]:
     Raises :class:`ConfigError` (nothing was run) or :class:`DryRun` (the jobs were printed).
     """
     grid = typed_grid(config)
-    if grid.preset is None:
-        _set(config, {"hydra.sweeper.params": None})  # the command line's axes alone, not merged with a preset's
     jobs = check_overrides([axis.input_line for axis in grid.axes])
     described = f"{'?' if jobs is None else jobs} jobs ({grid.describe()})"
     if jobs is not None and jobs > config.max_jobs:
@@ -63,12 +64,12 @@ def prepare_sweep(config: DictConfig) -> tuple[int | None, str]:
     sweep_dir = Path(str(config.hydra.sweep.dir))
     check_sweep_paths(config, sweep_dir, _jobs(config, grid))
     named = any(o.startswith("hydra.sweep.dir=") for o in typed_overrides(config, "hydra"))
-    record = {"id": "_".join(sweep_dir.parts[-2:]), "command": _command(), "grid": grid_record(config, grid, jobs)}
+    record = {"command": _command(), "grid": grid_record(config, grid, jobs)}
     claimed = claim(sweep_dir, record, named=named, resume=bool(config.resume))
     if claimed != sweep_dir:  # another sweep holds the default directory: this one moves next to it
         quoted = str(claimed).replace("\\", "\\\\").replace("'", "\\'")
         overrides = [*typed_overrides(config, "hydra"), f"hydra.sweep.dir='{quoted}'"]
-        _set(config, {"hydra.sweep.dir": str(claimed), "hydra.overrides.hydra": overrides})
+        set_values(config, {"hydra.sweep.dir": str(claimed), "hydra.overrides.hydra": overrides})
     return jobs, f"sweeper: {described} -> {claimed}"
 
 
@@ -82,7 +83,7 @@ def prepare_run(config: DictConfig) -> None:
         check_factory(config)
     run_dir = Path(os.path.abspath(str(config.hydra.run.dir)))
     job = copy.deepcopy(config)
-    _set(job, {"hydra.runtime.output_dir": str(run_dir)})
+    set_values(job, {"hydra.runtime.output_dir": str(run_dir)})
     check_job_paths(job, run_dir, run_dir)
 
 
@@ -92,12 +93,6 @@ def _runs_custom_model(config: DictConfig, grid: Grid | None) -> bool:
         if axis.key_or_group in ("model", "model.name"):
             models = list(axis.sweep_string_iterator()) if axis.is_sweep_override() else [axis.value()]
     return CUSTOM_MODEL in models
-
-
-def _set(config: DictConfig, values: dict[str, Any]) -> None:
-    with read_write(config), open_dict(config):
-        for key, value in values.items():
-            OmegaConf.update(config, key, value, merge=False)
 
 
 def _jobs(config: DictConfig, grid: Grid):
@@ -115,9 +110,7 @@ def _command() -> list[str]:
 def grid_record(config: DictConfig, grid: Grid, jobs: int | None) -> dict[str, Any]:
     """Which grid ran: its axes as typed, its preset, its job count, and every key's values in it."""
     ignored = set(config.hydra.job.config.override_dirname.exclude_keys)
-    task = OmegaConf.to_container(config, resolve=False)
-    del task["hydra"]
-    space = {k: [str(v)] for k, v in _flat(task) if k not in ignored}
+    space = {k: [str(v)] for k, v in typed_values(config) if k not in ignored}
     for axis in grid.axes:
         key = axis.key_or_group
         if key not in ignored and not key.startswith("hydra"):
@@ -125,11 +118,3 @@ def grid_record(config: DictConfig, grid: Grid, jobs: int | None) -> dict[str, A
             space[key] = list(axis.sweep_string_iterator()) if swept else [axis.get_value_element_as_str()]
     space = {k: [REDACTED] if SECRET_KEY.search(k) else v for k, v in space.items()}
     return {"axes": grid.describe(), "preset": grid.preset, "jobs": jobs, "space": space}
-
-
-def _flat(container: Any, prefix: str = ""):
-    for key, value in container.items():
-        if isinstance(value, dict):
-            yield from _flat(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value

@@ -31,6 +31,7 @@ def claim(sweep_dir: Path, record: dict[str, Any], *, named: bool, resume: bool)
     candidates = itertools.chain([sweep_dir], fresh)
     for directory in candidates:
         _make(directory)
+        record = record | {"id": "_".join(directory.parts[-2:])}  # as the W&B group is named
         if resume and named and any(directory.iterdir()):
             _check_resumable(directory, record)
             _index_earlier_records(directory)
