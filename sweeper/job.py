@@ -11,6 +11,7 @@ import functools
 import math
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from sweeper.core.checks import compare_shapes, expected_shapes, shape_metrics
 from sweeper.core.diversity import diversity_report
 from sweeper.core.ensemble import abstract_ensemble, timed_build
 from sweeper.core.forward import forward_metrics
+from sweeper.core.job_memory import JobPeak
 from sweeper.core.measure import compiled_measure, lane_rows, state_spec
 from sweeper.core.memory import check_fits, device_peak_bytes, max_rss_bytes
 from sweeper.core.sharding import resolve_devices, sharding_metrics
@@ -65,14 +67,19 @@ def _abstract_bytes(model, constructor: str, n: int, features: int) -> int:
     return param_bytes(abstract_ensemble(model, constructor, n, features))
 
 
-def measure(settings: SweeperConfig) -> JobOutcome:
-    """Build, check, measure: the work of one job. Raises on failure."""
+def _quiet(doing: str) -> None:
+    pass
+
+
+def measure(settings: SweeperConfig, phase: Callable[[str], None] = _quiet) -> JobOutcome:
+    """Build, check, measure: the work of one job. Raises on failure. ``phase`` hears what it does now."""
     s = settings
     metrics: dict[str, Any] = {}
     model, constructor = s.model.spec, s.constructor.name
     devices = resolve_devices(s.sharding.devices, s.num_inits)
     bytes_ = _abstract_bytes(model, constructor, s.num_inits, s.features)
     estimate = check_fits(bytes_, s.num_inits, s.features, s.forward_batch, s.memory_budget_gb, devices)
+    phase("building (trace, compile, run)")
     built = timed_build(s.seed, s.num_inits, s.features, model=model, constructor=constructor, devices=devices)
     graphdef, state = nnx.split(built.ensemble)
     leaves = flat_params(state)
@@ -82,7 +89,9 @@ def measure(settings: SweeperConfig) -> JobOutcome:
     # one executable per shape computes every statistic below, the forward pass included:
     # its run is counted in time/diversity_s, its trace + compile in time/compile_s
     spec = state_spec(state)
+    phase("compiling the measurement")
     meter, compile_s = _timed(compiled_measure, graphdef, spec, s.features, s.forward_batch, s.diversity_budget)
+    phase("measuring")
     stats, device_s = _timed(meter, state)
     diversity, diversity_s = _timed(diversity_report, leaves, meter.plan, meter.promised, stats["diversity"])
     forward, forward_s = _timed(forward_metrics, meter.forward_shape, *stats["forward"])
@@ -119,13 +128,14 @@ def measure(settings: SweeperConfig) -> JobOutcome:
     return JobOutcome(record, lane_rows(stats, diversity.nearest_l2), stats.get("sample"))
 
 
-def run_job(settings: SweeperConfig) -> JobOutcome:
+def run_job(settings: SweeperConfig, phase: Callable[[str], None] = _quiet) -> JobOutcome:
     """:func:`measure`, with any exception turned into a failed record. Never raises."""
-    start = time.perf_counter()
+    start, peak = time.perf_counter(), JobPeak()
     try:
-        outcome = measure(settings)
+        outcome = measure(settings, phase)
     except Exception as err:
         record = job_record(record_config(settings), {}, one_line(err), environment())
         outcome = JobOutcome(record, traceback=traceback.format_exc())
     outcome.record["metrics"]["time/total_s"] = time.perf_counter() - start
+    outcome.record["metrics"].update(peak.metrics())
     return outcome

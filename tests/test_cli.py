@@ -45,9 +45,11 @@ def test_multirun_writes_records_summary_plots_and_wandb_runs(tmp_path):
         assert run["state"] == "finished" and run["exit_code"] == 0
         by_name[run["name"]] = (run, run_record(run_dir))
     assert {r["run_group"] for _, r in by_name.values()} == {"outputs_grid"}
-    summary_run, summary_record = by_name.pop("sweep-summary")
+    summary_run, summary_record = by_name.pop("outputs_grid")  # the sweep's run is named after the sweep
     assert summary_record["job_type"] == "sweep-summary"
     assert summary_run["summary"]["jobs"] == 4 and summary_run["summary"]["jobs_failed"] == 0
+    assert summary_run["config"]["grid"] == {"seed": "0,1", "num_inits": "1,4", "features": "4"}
+    assert "charts/diversity/mean_pairwise_l2_per_sqrt_p_table" in summary_run["summary"]  # a native W&B chart
     for record in records.values():
         c = record["config"]
         run, meta = by_name[f"features=4,num_inits={c['num_inits']},seed={c['seed']}"]

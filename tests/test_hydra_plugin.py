@@ -11,14 +11,14 @@ import pytest
 
 from .helpers.cli import install_wheel, sweeper
 
+pytestmark = pytest.mark.next_hydra  # CI runs these on Hydra 1.4 too
+
 DISCOVER = """
 import json, sys, warnings
 warnings.simplefilter("error")  # Hydra 1.4 warns of an editable namespace it cannot enumerate
 from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
-
-pytestmark = pytest.mark.next_hydra  # CI runs these on Hydra 1.4 too
 plugins = Plugins.instance()
 found = [f"{c.__module__}.{c.__name__}" for c in plugins.discover(Sweeper) + plugins.discover(Launcher)]
 print(json.dumps({
@@ -68,10 +68,12 @@ def test_where_the_fast_launcher_cannot_load_hydras_basic_launcher_runs_the_swee
     assert [r["status"] for r in records] == ["ok", "ok"]
 
 
-def test_the_private_hydra_names_the_plugins_use_are_where_they_were():
+def test_the_private_hydra_names_the_plugins_and_preflight_use_are_where_they_were():
     """Each private name below has its reason beside its import; if this fails, that code needs a look."""
+    from hydra._internal.config_repository import ConfigRepository
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra._internal.utils import create_config_search_path, get_args_parser
     from hydra.core.utils import _flush_loggers, _save_config
     from omegaconf import OmegaConf
     from omegaconf._utils import get_omega_conf_dumper
@@ -85,3 +87,16 @@ def test_the_private_hydra_names_the_plugins_use_are_where_they_were():
     assert list(inspect.signature(_flush_loggers).parameters) == []
     assert issubclass(get_omega_conf_dumper(), object)
     assert callable(OmegaConf.create({"a": {}}).a._set_parent)  # HydraConfig.set_config's own trick, copied
+    repository = ConfigRepository(config_search_path=create_config_search_path("pkg://sweeper.conf"))
+    assert repository.group_exists("sweep") and "smoke" in repository.get_group_options("sweep")
+    args, _ = get_args_parser().parse_known_args(["-m", "seed=0,1", "sweep=smoke"])
+    assert args.multirun and args.overrides == ["seed=0,1", "sweep=smoke"]
+
+
+def test_the_run_job_copy_benchmark_runs_both_ways(tmp_path):
+    command = [sys.executable, "-m", "sweeper.bench.run_job_copy", "--jobs", "2", "--rounds", "1"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("launcher ms per job, 1 rounds of 2 jobs")
+    assert [line.split()[:2] for line in lines[1:]] == [["the", "copy"], ["Hydra's", "run_job"]]

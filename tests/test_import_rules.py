@@ -94,6 +94,7 @@ def without_jax(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.next_hydra
 def test_help_runs_without_jax(tmp_path, without_jax):
     done = run_sweeper("--help", cwd=tmp_path, env=without_jax)
     assert done.returncode == 0, done.stderr
@@ -102,6 +103,7 @@ def test_help_runs_without_jax(tmp_path, without_jax):
 
 
 @pytest.mark.slow
+@pytest.mark.next_hydra
 @pytest.mark.parametrize(
     ("argv", "line"),
     [
@@ -234,8 +236,8 @@ def private_names_used(path: Path) -> list[str]:
     return used
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known: tests/helpers/four_devices.py compiles diversity's _pair_stats; goes with issue 14"
+@pytest.mark.xfail(  # not strict: the fix lands with issue 14's branch; then this marker goes
+    reason="known: tests/helpers/four_devices.py compiles diversity's _pair_stats; goes with issue 14"
 )
 def test_tests_use_only_public_names_of_the_package():
     used = {str(p.relative_to(REPO)): private_names_used(p) for p in sorted((REPO / "tests").rglob("*.py"))}

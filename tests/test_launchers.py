@@ -51,9 +51,9 @@ def assert_as_under_the_basic_launcher(done, sweep_dir):
         run = inspect_run(run_dir)
         assert run["name"] not in runs  # one run per job, none twice
         runs[run["name"]] = run
-    assert sorted(runs) == [*JOB_NAMES, "sweep-summary"]
+    assert sorted(runs) == [*JOB_NAMES, "outputs_grid"]  # the sweep's own run, named after the sweep
     assert all(run["state"] == "finished" and run["exit_code"] == 0 for run in runs.values())
-    assert runs["sweep-summary"]["summary"]["jobs"] == 2
+    assert runs["outputs_grid"]["summary"]["jobs"] == 2
     for number, name in enumerate(JOB_NAMES):
         assert runs[name]["summary"]["diversity/distinct_lanes"] == 2
         # the job's progress line, written wherever the job ran, is in its own log
@@ -98,7 +98,7 @@ def test_stop_on_failure_in_a_worker_leaves_the_summary_to_the_launching_process
     with open(sweep_dir / "summary.csv") as f:
         assert [r["status"] for r in csv.DictReader(f)] == ["failed", "ok", "ok"]
     names = sorted(inspect_run(r)["name"] for r in runs_under(sweep_dir))
-    assert names.count("sweep-summary") == 1
+    assert names.count("outputs_grid") == 1  # the sweep's own run, named after the sweep
 
 
 @pytest.mark.slow

@@ -116,7 +116,7 @@ def test_ctrl_c_reaches_the_whole_process_group_and_every_run_is_still_finished(
     sweep = tmp_path / "outputs" / "k"
     assert _statuses(sweep) == ["ok", "interrupted"]
     runs = {inspect_run(r)["name"]: inspect_run(r)["exit_code"] for r in runs_under(sweep)}
-    assert runs == {"features=256,num_inits=2,seed=0": 0, "features=256,num_inits=2048,seed=0": 1, "sweep-summary": 1}
+    assert runs == {"features=256,num_inits=2,seed=0": 0, "features=256,num_inits=2048,seed=0": 1, "outputs_k": 1}
 
 
 @pytest.mark.next_hydra

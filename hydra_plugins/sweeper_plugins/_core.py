@@ -115,8 +115,10 @@ class Composer:
         self.templates: dict[tuple, Template] = {}
         self.parsed: dict[tuple, tuple] = {}  # validation, then launch: each job's overrides parsed once
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["config_loader"], name)
+    def __getattr__(self, name: str) -> Any:  # only for names a Composer lacks
+        if name == "config_loader":  # not set yet (an unpickled or half-made object)
+            raise AttributeError(name)
+        return getattr(self.config_loader, name)
 
     def __reduce__(self) -> tuple:
         return _same, (self.config_loader,)
@@ -204,11 +206,13 @@ def launch(
     config: DictConfig,
     job_overrides: Sequence[Sequence[str]],
     initial_job_idx: int,
+    start_tracker: bool = True,
 ) -> list[JobReturn]:
     """Hydra's ``BasicLauncher.launch``, with the sweeper's :class:`Composer` and :func:`._job.run_job`."""
-    from sweeper.tracking import process as tracker_process
+    if start_tracker:
+        from sweeper.tracking import process as tracker_process
 
-    tracker_process.start()  # W&B on the other core, starting up while the first job is composed
+        tracker_process.start()  # W&B on the other core, starting up while the first job is composed
     setup_globals()
     configure_log(context, config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)

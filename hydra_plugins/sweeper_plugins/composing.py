@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 @functools.cache
 def load_core() -> ModuleType | None:
-    """The plugins' work, or None (after one line on stderr) where it cannot load on this Hydra."""
+    """The plugins' work, or None (after one line saying so) where it cannot load on this Hydra."""
     try:
         from hydra_plugins.sweeper_plugins import _core
     except ImportError as err:

@@ -82,14 +82,22 @@ def _already_done(output_dir: Path, root: Path, settings: SweeperConfig) -> dict
 
 
 def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, root: Path) -> dict[str, Any]:
+    from sweeper.cli.progress import Progress
     from sweeper.job import environment, run_job
     from sweeper.tracking.process import open_run
+    from sweeper.tracking.wandb_run import run_id
 
     hc = HydraConfig.get()
     env_keys = env_interpolated(OmegaConf.to_container(cfg, resolve=False))
     config = redact(OmegaConf.to_container(cfg, resolve=True), env_keys) | {"env": environment()}
-    with open_run(tracker_settings(cfg, root), job_name(hc), config) as run:
-        outcome = run_job(settings)
+    tracking = tracker_settings(cfg, root)
+    job = hc.job.num if hc.mode == RunMode.MULTIRUN else None
+    group = config["wandb"]["group"] or tracking.group  # null means the sweep's id; a typed one stays as redacted
+    config |= {"job": job, "sweep_id": sweep_id(str(root)), "wandb": config["wandb"] | {"group": group}}
+    name = job_name(hc)
+    with open_run(tracking, name, config, run_id=run_id(str(root), "run" if job is None else job)) as run:
+        with Progress(name) as progress:
+            outcome = run_job(settings, progress.phase)
         record = outcome.record
         record["config"] = recorded_config(cfg, settings)
         record["wandb"] = run.path

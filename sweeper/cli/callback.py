@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from sweeper.cli.redact import job_name
 from sweeper.records import read_record
 from sweeper.report import summary
+from sweeper.report.groups import group_rows
+from sweeper.report.table import format_table, key_numbers
 
 log = logging.getLogger("sweeper")
 _launching_pid: int | None = None  # the process that runs the sweep; launchers may run its jobs in others
@@ -29,6 +32,39 @@ _launching_pid: int | None = None  # the process that runs the sweep; launchers 
 def in_launching_process() -> bool:
     """False in a launcher's worker (joblib, submitit, Ray): sweep-level work is left to the launching process."""
     return _launching_pid == os.getpid()
+
+
+def sweep_config(config: DictConfig, sweep_dir: Path) -> dict[str, Any]:
+    """The sweep's W&B run config: its id, directory, grid, overrides and command line, as typed.
+
+    ``config`` is the whole config, or a job's (an interrupted job ends the sweep): then the
+    Hydra settings are the running job's.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    from sweeper.cli.app import sweep_id
+
+    hydra = config.hydra if "hydra" in config else HydraConfig.get()
+    typed = lambda node: OmegaConf.to_container(node, resolve=False) if node is not None else {}  # noqa: E731
+    overrides = typed(hydra.overrides.task)  # unresolved: ${oc.env:...} stays as typed, never its value
+    params = typed(OmegaConf.select(hydra, "sweeper.params"))
+    return {
+        "sweep_id": sweep_id(str(sweep_dir)),
+        "sweep_dir": str(sweep_dir.resolve()),
+        "grid": {k: str(v) for k, v in params.items()} | dict(o.split("=", 1) for o in overrides if "=" in o),
+        "overrides": overrides,
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }
+
+
+def how_to_look(mode: str, sweep_dir: Path, url: str | None) -> str:
+    """The end of a sweep's output: where to see it."""
+    if url:
+        return f"W&B: {url}"
+    if mode == "offline":
+        runs = sweep_dir / "wandb"
+        return f"look: wandb leet {runs}   upload: wandb sync {runs}/offline-run-*"
+    return "W&B: off (wandb.mode=disabled)"
 
 
 def _seconds(s: float) -> str:
@@ -82,7 +118,15 @@ class SweepCallback(Callback):
         refusing(prepare_run, config)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        record = read_record(Path(config.hydra.runtime.output_dir))
+        output_dir = Path(config.hydra.runtime.output_dir)
+        record = read_record(output_dir)
+        if record is not None and record.get("metrics"):
+            print(key_numbers(record), flush=True)
+            print(f"record: {output_dir / 'result.json'}", flush=True)
+            if run_dir := record.get("wandb"):
+                offline = Path(run_dir).name.startswith("offline-run-")
+                hint = f"  (look: wandb leet {run_dir}; upload: wandb sync {run_dir})" if offline else ""
+                print(f"W&B run: {run_dir}{hint}", flush=True)
         if record is None or record["status"] != "ok":
             reason = "no result.json was written" if record is None else record["error"]
             print(f"sweeper: job failed: {reason}", file=sys.stderr)
@@ -115,21 +159,25 @@ def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = No
             print(f"sweeper: {err}", file=sys.stderr)
     rows = summary.rows(sweep_dir)
     summary.write_csv(rows, sweep_dir / "summary.csv")
+    summary.write_csv(group_rows(rows), sweep_dir / "groups.csv")
     failed = summary.failures(rows)
     totals = {"jobs": len(rows), "jobs_ok": len(rows) - len(failed), "jobs_failed": len(failed), "wall_s": seconds}
-    print(summary.format_table(rows), flush=True)
+    print(format_table(rows), flush=True)
     print(summary.report(rows), flush=True)
-    report = (tracker_settings(config, sweep_dir), rows, str(sweep_dir), totals, not failed)
-    reported = True
+    settings = tracker_settings(config, sweep_dir)
+    report = (settings, rows, str(sweep_dir), totals, not failed, sweep_config(config, sweep_dir))
+    reported, url = True, None
     try:  # plots and the sweep's W&B run: in the tracker process, which has matplotlib loaded by now
-        tracker.report_sweep(*report) if tracker else report_sweep(*report)
+        url = tracker.report_sweep(*report) if tracker else report_sweep(*report)
     except Exception as err:
         print(f"sweeper: the sweep's plots or W&B run failed: {type(err).__name__}: {err}", file=sys.stderr)
         reported = False
     finally:
         tracker_process.stop()
     took = "" if seconds is None else f" ({seconds:.1f} s)"
-    print(f"sweep: {sweep_dir}{took}; summary.csv {'and plots ' if reported else ''}written there", flush=True)
+    written = "summary.csv, groups.csv and plots" if reported else "summary.csv and groups.csv"
+    print(f"sweep: {sweep_dir}{took}; {written} written there", flush=True)
+    print(how_to_look(settings.mode, sweep_dir, url), flush=True)
     if failed:
         print(f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True)
     return reported and not failed and bool(rows)

@@ -90,6 +90,8 @@ def _check_positive_or_null(key: str, override: Override) -> None:
 
 def _config_repository(overrides):
     """Hydra's view of the config groups (``sweep``, ``hydra/launcher``, ...), command-line search path included."""
+    # Private: Hydra's public config loader lists a group's options only once @hydra.main has set it up,
+    # and never with the command line's hydra.searchpath. tests/test_hydra_plugin.py fails if these move.
     from hydra._internal.config_repository import ConfigRepository
     from hydra._internal.utils import create_config_search_path
 
@@ -110,6 +112,8 @@ def check_subdir(key: str, value) -> None:
 
 def command_line_overrides(argv: list[str]) -> list[str]:
     """The overrides of a ``sweeper`` command line, as Hydra's argument parser reads them."""
+    # Private: @hydra.main's own parser (its flags, e.g. -cn, -cp, --info), which Hydra does not export.
+    # tests/test_hydra_plugin.py fails if it moves.
     from hydra._internal.utils import get_args_parser
 
     args, _ = get_args_parser().parse_known_args(argv)

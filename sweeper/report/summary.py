@@ -1,34 +1,69 @@
-"""The sweep summary, rebuilt from the job directories: rows, ``summary.csv``, a table.
+"""The sweep summary, rebuilt from the job directories: one flat row per job, ``summary.csv``.
 
 It reads only what the jobs wrote, so it is the same whether the sweep ran to the end,
-failed half-way or is rebuilt later.
+failed half-way or is rebuilt later. Every value in a row is a scalar: a list metric
+such as ``shape/kernel = [4, 8, 8]`` becomes ``shape/kernel[0]``, ``shape/kernel[1]``, ...
+(a list of names becomes one ``"; "``-joined string), so that a CSV column or a W&B
+chart holds one number. Grouping seeds into rows a person reads is :mod:`sweeper.report.groups`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 from pathlib import Path
 from typing import Any
 
 from sweeper.records import job_dirs, read_record, write_atomic
 
-CONFIG_COLUMNS = ("seed", "num_inits", "features", "constructor", "model")
-# the columns of the printed table: (header, metric key, format)
-TABLE = (
-    ("N", "config/num_inits", "{}"),
-    ("F", "config/features", "{}"),
-    ("seed", "config/seed", "{}"),
-    ("constructor", "config/constructor", "{}"),
-    ("model", "config/model", "{}"),
-    ("distinct", "diversity/distinct_lanes", "{}"),
-    ("min L2", "diversity/min_pairwise_l2", "{:.3g}"),
-    ("max|cos|", "diversity/max_abs_cosine", "{:.3g}"),
-    ("compile s", "time/compile_s", "{:.3f}"),
-    ("build s", "time/build_s", "{:.4f}"),
-    ("status", "status", "{}"),
-)
+# derived per job: pairwise L2 over sqrt(P), P the parameters per lane, so widths compare
+# (two independent draws of P unit-variance coordinates are about sqrt(2 P) apart)
+PER_SQRT_P = {
+    "diversity/min_pairwise_l2_per_sqrt_p": "diversity/min_pairwise_l2",
+    "diversity/mean_pairwise_l2_per_sqrt_p": "diversity/mean_pairwise_l2",
+}
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def scalars(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every list split into scalars: ``key[i]`` per number, names joined."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(scalars({f"{key}/{k}": v for k, v in value.items()}))
+        elif isinstance(value, (list, tuple)):
+            if all(is_number(v) for v in value):
+                out.update({f"{key}[{i}]": v for i, v in enumerate(value)})
+            else:
+                out[key] = "; ".join(map(str, value))
+        else:
+            out[key] = value
+    return out
+
+
+def _derived(metrics: dict[str, Any], n: Any) -> dict[str, float]:
+    """L2 over sqrt(P); ``diversity/distinct_fraction`` (distinct lanes / N); memory the job added."""
+    out = {}
+    if is_number(distinct := metrics.get("diversity/distinct_lanes")) and is_number(n) and n > 0:
+        out["diversity/distinct_fraction"] = distinct / n
+    if is_number(coords := metrics.get("diversity/coords")) and coords > 0:
+        out.update(
+            {k: metrics[src] / math.sqrt(coords) for k, src in PER_SQRT_P.items() if is_number(metrics.get(src))}
+        )
+    peak, start = metrics.get("memory/job_peak_rss_bytes"), metrics.get("memory/job_start_rss_bytes")
+    if is_number(peak) and is_number(start):
+        out["memory/job_rss_growth_bytes"] = peak - start
+    return out
+
+
+def job_scalars(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's metrics as scalars, with the derived ones: a job's W&B summary, its row's metrics."""
+    metrics = record.get("metrics", {})
+    return scalars(metrics) | _derived(metrics, record["config"].get("num_inits"))
 
 
 def rows(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -41,14 +76,10 @@ def rows(sweep_dir: Path) -> list[dict[str, Any]]:
             row.update(status="missing", error="no result.json: the job never finished")
         else:
             row.update(status=record["status"], error=record.get("error"))
-            row.update({f"config/{k}": record["config"].get(k) for k in CONFIG_COLUMNS})
-            row.update(record.get("metrics", {}))
+            row.update(scalars({f"config/{k}": v for k, v in record["config"].items()}))
+            row.update(job_scalars(record))
         out.append(row)
     return out
-
-
-def _scalar(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
 def write_csv(table_rows: list[dict[str, Any]], path: Path) -> Path:
@@ -58,27 +89,9 @@ def write_csv(table_rows: list[dict[str, Any]], path: Path) -> Path:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
-    writer.writerows({k: _scalar(v) for k, v in row.items()} for row in table_rows)
+    writer.writerows(table_rows)
     write_atomic(path, buffer.getvalue())
     return path
-
-
-def _fmt(fmt: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    try:
-        return fmt.format(value)
-    except (ValueError, TypeError):
-        return str(value)
-
-
-def format_table(table_rows: list[dict[str, Any]]) -> str:
-    """A fixed-width text table of the main columns, one line per job."""
-    header = ["job"] + [h for h, _, _ in TABLE]
-    lines = [[str(r["job"])] + [_fmt(fmt, r.get(key)) for _, key, fmt in TABLE] for r in table_rows]
-    widths = [max(len(cell) for cell in col) for col in zip(header, *lines, strict=True)]
-    render = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
-    return "\n".join([render(header), render(["-" * w for w in widths])] + [render(line) for line in lines])
 
 
 def failures(table_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -75,9 +75,9 @@ class Tracker:
             raise TrackerError(value)
         return value
 
-    def report_sweep(self, *args) -> None:
+    def report_sweep(self, *args) -> str | None:
         """:func:`sweeper.tracking.wandb_run.report_sweep`, in the tracker process."""
-        self.reply(self.send("report_sweep", args, wants_reply=True))
+        return self.reply(self.send("report_sweep", args, wants_reply=True))
 
     def drain(self) -> None:
         """Return once every request sent so far has been carried out."""
@@ -100,9 +100,15 @@ class RemoteRun:
     """:class:`sweeper.tracking.wandb_run.Run`'s interface, carried out by the tracker process."""
 
     def __init__(
-        self, tracker: Tracker, settings: TrackerSettings, name: str, config: dict, job_type: str | None = None
+        self,
+        tracker: Tracker,
+        settings: TrackerSettings,
+        name: str,
+        config: dict,
+        job_type: str | None = None,
+        run_id: str | None = None,
     ):
-        self.tracker, self.args = tracker, (settings, name, config, job_type)
+        self.tracker, self.args = tracker, (settings, name, config, job_type, run_id)
         self.exit_code = 1
         self.key: int | None = None
 
@@ -160,11 +166,10 @@ def stop() -> None:
         _tracker = None
 
 
-def open_run(settings: TrackerSettings, name: str, config: dict, job_type: str | None = None) -> Run | RemoteRun:
+def open_run(
+    settings: TrackerSettings, name: str, config: dict, job_type: str | None = None, run_id: str | None = None
+) -> Run | RemoteRun:
     """A run through the sweep's tracker process if there is one, else in this process."""
     tracker = current()
-    return (
-        Run(settings, name, config, job_type)
-        if tracker is None
-        else RemoteRun(tracker, settings, name, config, job_type)
-    )
+    args = (settings, name, config, job_type, run_id)
+    return Run(*args) if tracker is None else RemoteRun(tracker, *args)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sweeper.records import one_line
 from sweeper.tracking.process import TrackerError
-from sweeper.tracking.wandb_run import Run, report_sweep
+from sweeper.tracking.wandb_run import Run, report_sweep, silence_wandb
 
 
 class Inbox:
@@ -84,8 +84,8 @@ class Runs:
                 run.succeed()
             run.__exit__(None, None, None)
 
-    def report_sweep(self, key: int, *args) -> None:
-        report_sweep(*args)
+    def report_sweep(self, key: int, *args) -> str | None:
+        return report_sweep(*args)
 
     def drain(self, key: int) -> None:
         pass  # requests are served in order: every one sent before this is done
@@ -132,6 +132,7 @@ def main() -> None:
     inbox = Inbox(sys.stdin.buffer)
     import wandb
 
+    silence_wandb()
     wandb.setup()  # W&B's service starts while the sweep starts up
     _load_matplotlib()  # for the plots at the end; by the first job's end, start-up is over
     gc.freeze()  # W&B's own objects live on: full collections between runs skip them

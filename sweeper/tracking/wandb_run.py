@@ -7,6 +7,7 @@ read with ``wandb leet`` or uploaded later with ``wandb sync``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,24 @@ class TrackerSettings:
     dir: str = "."  # runs go to <dir>/wandb/
 
 
+def silence_wandb() -> None:
+    """W&B's own console lines (logins, artifact notes) stay out of the sweep's output.
+
+    Before W&B starts (``wandb.setup``): its service reads this when it starts. A user's
+    ``WANDB_SILENT=false`` wins.
+    """
+    os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def run_id(root: str, job: int | str) -> str:
+    """The W&B run id of job ``job`` of the sweep in ``root``: the same for every attempt.
+
+    A rerun (``resume=true``) therefore continues the interrupted job's run, and every
+    attempt at a sweep's end updates its one summary run, instead of adding runs.
+    """
+    return hashlib.sha256(f"{Path(root).resolve()}\0{job}".encode()).hexdigest()[:16]
+
+
 def _wandb_settings(wandb):
     # nothing a job does needs the console capture, system stats, git or code snapshots,
     # and each costs start-up time per run
@@ -45,14 +64,22 @@ def _wandb_settings(wandb):
 class Run:
     """A context manager around one W&B run, finished with exit code 1 unless :meth:`succeed` was called."""
 
-    def __init__(self, settings: TrackerSettings, name: str, config: dict[str, Any], job_type: str | None = None):
-        self.settings, self.name, self.config = settings, name, config
+    def __init__(
+        self,
+        settings: TrackerSettings,
+        name: str,
+        config: dict[str, Any],
+        job_type: str | None = None,
+        run_id: str | None = None,  # given: an earlier run with this id is continued (resume="allow")
+    ):
+        self.settings, self.name, self.config, self.run_id = settings, name, config, run_id
         self.job_type = job_type or settings.job_type
         self.exit_code = 1
         self.log_failed = False  # a job whose metrics W&B refused has failed: its run too
         self.run = None
 
     def __enter__(self) -> Run:
+        silence_wandb()
         import wandb
 
         s = self.settings
@@ -67,6 +94,8 @@ class Run:
                     entity=s.entity,
                     group=s.group,
                     name=self.name,
+                    id=self.run_id,
+                    resume="allow" if self.run_id else None,
                     job_type=self.job_type,
                     tags=list(s.tags),
                     config=self.config,
@@ -90,6 +119,11 @@ class Run:
                 self.run.finish(exit_code=self.exit_code if exc[0] is None else 1)
 
     @property
+    def url(self) -> str | None:
+        """The run's page on the W&B server (online mode)."""
+        return None if self.run is None or self.run.disabled or self.settings.mode != "online" else self.run.url
+
+    @property
     def path(self) -> str | None:
         """The run's directory on disk (offline mode), for the user and the tests."""
         return None if self.run is None or self.run.disabled else str(Path(self.run.dir).parent)
@@ -109,7 +143,9 @@ class Run:
     def _log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample) -> None:
         import wandb
 
-        summary = {k: v for k, v in record["metrics"].items()}
+        from sweeper.report.summary import job_scalars
+
+        summary = job_scalars(record)  # lists split into numbers: every summary value can be charted
         summary.update(status=record["status"], error=record["error"])
         self.run.summary.update(summary)
         if lanes:
@@ -119,26 +155,46 @@ class Run:
             self.run.log({"kernel_values": wandb.Histogram(kernel_sample)})
 
     def log_sweep(self, rows: list[dict[str, Any]], plots: dict[str, str], totals: dict[str, Any]) -> None:
-        """The sweep's table, plots and totals, on the sweep's own run."""
+        """The sweep's tables, native charts, plots and totals, on the sweep's own run."""
         import wandb
 
-        if rows:
-            columns = list(rows[0])
-            data = [[_cell(row.get(c)) for c in columns] for row in rows]
-            self.run.log({"summary": wandb.Table(columns=columns, data=data)})
+        from sweeper.report.charts import charts
+        from sweeper.report.groups import group_rows
+
+        for name, table_rows in (("jobs", rows), ("groups", group_rows(rows))):
+            if table_rows:
+                columns = list(dict.fromkeys(k for row in table_rows for k in row))
+                data = [[_cell(row.get(c)) for c in columns] for row in table_rows]
+                self.run.log({name: wandb.Table(columns=columns, data=data)})
+        for chart in charts(rows):
+            table = wandb.Table(columns=chart.columns, data=chart.data)
+            plot = (
+                wandb.plot.line(table, chart.x, chart.key, stroke="setting", title=chart.title)
+                if chart.x
+                else wandb.plot.bar(table, "setting", chart.key, title=chart.title)
+            )
+            self.run.log({f"charts/{chart.key}": plot})
         self.run.log({name: wandb.Image(path) for name, path in plots.items()})
         self.run.summary.update(totals)
 
 
-def report_sweep(settings: TrackerSettings, rows: list[dict[str, Any]], sweep_dir: str, totals: dict, ok: bool) -> None:
-    """The sweep's plots (PNG files in ``sweep_dir``) and its own W&B run: table, plots, totals."""
+def report_sweep(
+    settings: TrackerSettings, rows: list[dict[str, Any]], sweep_dir: str, totals: dict, ok: bool, sweep: dict
+) -> str | None:
+    """The sweep's plots (PNG files in ``sweep_dir``) and its one W&B run: tables, charts, plots, totals.
+
+    ``sweep`` is the run's config: ``sweep_id`` (its name), the grid, the overrides and the command.
+    Returns the run's URL in online mode.
+    """
     from sweeper.report.plots import write_plots
 
-    plots = write_plots(rows, Path(sweep_dir)) if rows else {}
-    with Run(settings, "sweep-summary", {"sweep_dir": sweep_dir}, job_type="sweep-summary") as run:
+    plots = write_plots(rows, Path(sweep_dir), title=sweep["sweep_id"]) if rows else {}
+    summary_id = run_id(sweep_dir, "summary")
+    with Run(settings, sweep["sweep_id"], sweep, job_type="sweep-summary", run_id=summary_id) as run:
         run.log_sweep(rows, plots, totals)
         if ok:
             run.succeed()
+    return run.url
 
 
 def _cell(value: Any) -> Any:
