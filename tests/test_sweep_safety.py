@@ -115,7 +115,7 @@ def test_hydra_job_chdir_works(tmp_path):
         (["-m", "seed=range(0,4294967295)"], "sweeper: 4294967295 jobs (seed=range(0,4294967295)): more than max_jobs"),
         (["-m", "seed=0,1", "hydra.sweep.subdir=${seed}", "features=4,8"], "sweeper: hydra.sweep.subdir=${seed}: jobs"),
         (["-m", "hydra.output_subdir=../../.."], "sweeper: hydra.output_subdir=../../..: must stay inside"),
-        (["hydra.output_subdir=/tmp/elsewhere"], "sweeper: hydra.output_subdir=/tmp/elsewhere: must stay inside"),
+        (["hydra.output_subdir={elsewhere}"], "sweeper: hydra.output_subdir={elsewhere}: must stay inside"),
         (["-m", "seed=range(0,10,0)"], "sweeper: seed=range(0,10,0): a range's step must not be 0"),
         (["-m", "seed=glob(*)"], "sweeper: seed=glob(*): glob() selects options of a config group"),
         (["~seed"], "sweeper: ~seed: sweeper's settings cannot be deleted"),
@@ -123,10 +123,11 @@ def test_hydra_job_chdir_works(tmp_path):
     ],
 )
 def test_refused_in_one_line_before_anything_is_written(tmp_path, args, message):
-    done = sweeper(*args, cwd=tmp_path)
-    _one_line_refusal(done, message)
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"  # outside the run directory
+    done = sweeper(*(a.replace("{elsewhere}", str(elsewhere)) for a in args), cwd=tmp_path)
+    _one_line_refusal(done, message.replace("{elsewhere}", str(elsewhere)))
     assert not (tmp_path / "outputs").exists()
-    assert not Path("/tmp/elsewhere").exists()
+    assert not elsewhere.exists()
 
 
 def test_no_secret_reaches_any_file_or_the_console(tmp_path):
