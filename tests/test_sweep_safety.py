@@ -57,6 +57,7 @@ def test_two_sweeps_into_one_named_directory_one_runs_and_one_is_refused(tmp_pat
     assert len(features) == 1 and len(_records(tmp_path / "out")) == 2  # the winner's two results, intact
 
 
+@pytest.mark.next_hydra
 def test_a_named_directory_is_not_reused_and_resume_matches_jobs_by_settings(tmp_path):
     grid = ("-m", "seed=0,1", *TINY, "hydra.sweep.dir=outputs/r")
     done = sweeper(*grid, cwd=tmp_path)
