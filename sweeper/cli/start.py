@@ -31,9 +31,12 @@ class DryRun(Exception):
 
 def refusing(prepare, config: DictConfig):
     """``prepare(config)``; a refusal ends the command in one line, a dry run ends it after listing the jobs."""
+    from sweeper.tracking import process as tracker_process
+
     try:
         return prepare(config)
     except ConfigError as err:
+        tracker_process.stop()  # the W&B process started beside the sweep ends before this one
         sys.exit(f"sweeper: {err} (nothing was run)")
     except DryRun as done:
         print(done, flush=True)
