@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any
 
-from sweeper.core.catalog import CONSTRUCTORS, CUSTOM_MODEL, MODELS
+from sweeper.core.catalog import CONSTRUCTORS, CUSTOM_MODEL, MODELS, PARAM_DTYPES
 
 MAX_SEED = 2**32 - 1  # without jax_enable_x64, JAX keeps a seed's low 32 bits: larger ones collide
 WANDB_MODES = ("offline", "online", "disabled")
@@ -68,10 +68,11 @@ class SweeperConfig:
     seed: int = 0  # PRNG seed of the whole ensemble, 0 .. 2**32-1
     num_inits: int = 8  # N: lanes (independent models) in the ensemble
     features: int = 16  # F: model width (Linear(F, F))
+    param_dtype: str = "float32"  # dtype of the parameters, passed to the model: float32 | bfloat16 | float16
     constructor: ConstructorConfig = field(default_factory=ConstructorConfig)  # group: constructor=<name>
     model: ModelConfig = field(default_factory=ModelConfig)  # group: model=<name>
     forward_batch: int = 32  # B: rows of the shared input batch of the forward check
-    diversity_budget: int = 2**32  # multiply-adds for exact pairwise statistics; beyond: a labelled estimate
+    diversity_budget: int = 2**37  # multiply-adds for exact pairwise statistics (N=1024 at F=256); beyond: a subset
     memory_budget_gb: float | None = None  # refuse jobs estimated above it; None: half of free memory
     stop_on_failure: bool = field(default=False, metadata=SWEEP_LEVEL)  # end the sweep at the first failed job
     resume: bool = field(default=False, metadata=SWEEP_LEVEL)  # rerun into hydra.sweep.dir: skip the jobs already ok
@@ -194,6 +195,7 @@ RULES = {
     "sharding.devices": _devices,
     "constructor.name": _choice(*CONSTRUCTORS),
     "model.name": _choice(*MODELS, CUSTOM_MODEL),
+    "param_dtype": _choice(*PARAM_DTYPES),
     "wandb.mode": _choice(*WANDB_MODES),
 }
 GROUPS = {"constructor": RULES["constructor.name"], "model": RULES["model.name"]}  # group=option

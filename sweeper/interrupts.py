@@ -42,6 +42,16 @@ def shielded():
 
 
 @contextmanager
+def signals_blocked(signums=(signal.SIGTERM, signal.SIGINT)):
+    """Hold these signals back until the block ends; a process started inside it inherits them blocked."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
 def signals_raise(signums=(signal.SIGTERM, signal.SIGINT)):
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may handle signals (a thread-pool launcher's workers)

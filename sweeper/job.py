@@ -20,7 +20,7 @@ import numpy as np
 from flax import nnx
 
 from sweeper.config import SweeperConfig, record_config
-from sweeper.core.checks import compare_shapes, expected_shapes, shape_metrics
+from sweeper.core.checks import compare_shapes, expected_shapes, shape_metrics, shape_verdict
 from sweeper.core.diversity import diversity_report
 from sweeper.core.ensemble import abstract_ensemble, timed_build
 from sweeper.core.forward import forward_metrics
@@ -37,6 +37,7 @@ class JobOutcome:
     record: dict[str, Any]
     lanes: list[dict[str, Any]] = field(default_factory=list)  # one row per lane, for a W&B table
     kernel_sample: np.ndarray | None = None  # kernel values, for a W&B histogram
+    lane_digests: list[str] = field(default_factory=list)  # one per lane, kept in the job directory
     traceback: str | None = None  # the full traceback of a job that raised
 
 
@@ -63,8 +64,8 @@ def _timed(fn, *args, **kwargs):
 
 
 @functools.lru_cache(maxsize=128)
-def _abstract_bytes(model, constructor: str, n: int, features: int) -> int:
-    return param_bytes(abstract_ensemble(model, constructor, n, features))
+def _abstract_bytes(model, constructor: str, n: int, features: int, param_dtype: str) -> int:
+    return param_bytes(abstract_ensemble(model, constructor, n, features, param_dtype))
 
 
 def _quiet(doing: str) -> None:
@@ -77,26 +78,30 @@ def measure(settings: SweeperConfig, phase: Callable[[str], None] = _quiet) -> J
     metrics: dict[str, Any] = {}
     model, constructor = s.model.spec, s.constructor.name
     devices = resolve_devices(s.sharding.devices, s.num_inits)
-    bytes_ = _abstract_bytes(model, constructor, s.num_inits, s.features)
+    bytes_ = _abstract_bytes(model, constructor, s.num_inits, s.features, s.param_dtype)
     estimate = check_fits(bytes_, s.num_inits, s.features, s.forward_batch, s.memory_budget_gb, devices)
+    build = {"model": model, "constructor": constructor, "devices": devices, "param_dtype": s.param_dtype}
     phase("building (trace, compile, run)")
-    built = timed_build(s.seed, s.num_inits, s.features, model=model, constructor=constructor, devices=devices)
+    built = timed_build(s.seed, s.num_inits, s.features, **build)
     graphdef, state = nnx.split(built.ensemble)
     leaves = flat_params(state)
     found = {path: tuple(leaf.shape) for path, leaf in leaves.items()}
     records, checks_s = _timed(compare_shapes, found, expected_shapes(model, s.num_inits, s.features))
     shapes = shape_metrics(records)
-    # one executable per shape computes every statistic below, the forward pass included:
-    # its run is counted in time/diversity_s, its trace + compile in time/compile_s
-    spec = state_spec(state)
-    phase("compiling the measurement")
-    meter, compile_s = _timed(compiled_measure, graphdef, spec, s.features, s.forward_batch, s.diversity_budget)
-    phase("measuring")
-    stats, device_s = _timed(meter, state)
-    diversity, diversity_s = _timed(diversity_report, leaves, meter.plan, meter.promised, stats["diversity"])
-    forward, forward_s = _timed(forward_metrics, meter.forward_shape, *stats["forward"])
     metrics["count"] = [s.num_inits, s.features, shapes["shape/leading"]]
     metrics.update(shapes)
+    if not shapes["shape/ok"]:  # no lane axis to measure
+        metrics.update({"time/compile_s": built.compile_s, "time/build_s": built.build_s, "time/checks_s": checks_s})
+        return JobOutcome(job_record(record_config(settings), metrics, shape_verdict(records), environment()))
+    # one executable per shape computes every statistic below, the forward pass included:
+    # its run is counted in time/diversity_s, its trace + compile in time/compile_s
+    spec, shape = state_spec(state), (s.features, s.forward_batch, s.diversity_budget)
+    phase("compiling the measurement")
+    meter, compile_s = _timed(compiled_measure, graphdef, spec, *shape, model=model, param_dtype=s.param_dtype)
+    phase("measuring")
+    stats, device_s = _timed(meter, state, s.seed)
+    diversity, diversity_s = _timed(diversity_report, leaves, meter.plan, stats["diversity"])
+    forward, forward_s = _timed(forward_metrics, meter.forward_shape, *stats["forward"])
     metrics.update(sharding_metrics(leaves, devices))
     metrics.update(diversity.as_metrics())
     metrics.update(forward)
@@ -118,14 +123,12 @@ def measure(settings: SweeperConfig, phase: Callable[[str], None] = _quiet) -> J
     if not_finite := [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]:
         failures.append(f"non-finite metrics: {', '.join(not_finite)}")
         metrics.update(dict.fromkeys(not_finite))
-    if not shapes["shape/ok"]:
-        failures.append(f"shape check failed for {', '.join(shapes['shape/failed_leaves'])}")
     if not diversity.ok:
         failures.append(diversity.reason)
     if not forward["forward/finite"]:
         failures.append("forward pass produced non-finite outputs")
     record = job_record(record_config(settings), metrics, "; ".join(failures) or None, environment())
-    return JobOutcome(record, lane_rows(stats, diversity.nearest_l2), stats.get("sample"))
+    return JobOutcome(record, lane_rows(stats, diversity.nearest_l2), stats.get("sample"), diversity.digests)
 
 
 def run_job(settings: SweeperConfig, phase: Callable[[str], None] = _quiet) -> JobOutcome:

@@ -3,6 +3,21 @@ directory, written atomically.
 
 A record is written to a temporary file and renamed into place, so a kill at any moment
 leaves either the old file or the new one, never half of one.
+
+Who writes a job's ``result.json``, and when:
+
+1. the job, as soon as its work is measured (``wandb_finished: false``), before anything
+   is handed to W&B: the results are on disk whatever W&B does next;
+2. the job again, on SIGTERM or SIGINT, as ``interrupted``;
+3. the W&B side, once the job's run is finished (:meth:`sweeper.tracking.job_run.JobRun.finish`,
+   in the W&B process under the default launcher, else in the job's process): the record
+   with ``wandb`` (the run's directory), ``wandb_finished: true`` and, if W&B failed,
+   ``status: failed`` and ``wandb_error``;
+4. or, if the W&B process died first, the sweep, when it drains the W&B process: the
+   record with ``wandb_error`` and ``wandb_finished: false``.
+
+A record left at step 1 or 2 by a killed sweep says its run was not finished, and
+``resume=true`` redoes the job.
 """
 
 from __future__ import annotations

@@ -28,11 +28,12 @@ def test_defaults_compose_to_the_schema_defaults():
         "seed": 0,
         "num_inits": 8,
         "features": 16,
+        "param_dtype": "float32",
         "constructor": "vmap",
         "model": "linear",
         "model_factory": None,
         "forward_batch": 32,
-        "diversity_budget": 2**32,
+        "diversity_budget": 2**37,
         "memory_budget_gb": None,
         "sharding_devices": None,
     }

@@ -42,18 +42,21 @@ def _secret_environment(monkeypatch):
         ),
         (["model=custom", "model.factory=sweeper.core.modelz:mlp"], "model.factory=sweeper.core.modelz:mlp: cannot be"),
         (["model=custom", "model.factory=sweeper.core.models:nope"], "model.factory=sweeper.core.models:nope: cannot"),
-        (["model=custom", "model.factory=tests.helpers.factories:NOT_CALLABLE"], "model.factory=tests.helpers.factor"),
+        (
+            ["model=custom", "model.factory=tests.helpers.bad_factories:NOT_CALLABLE"],
+            "model.factory=tests.helpers.bad_fact",
+        ),
         (
             ["model=custom", "model.factory=os:getcwd"],
             "model.factory=os:getcwd: calling it with (features=16, rngs) rai",
         ),
         (
-            ["model=custom", "model.factory=tests.helpers.factories:returns_an_array"],
-            "model.factory=tests.helpers.factories:returns_an_array: returned an array, not an nnx.Module",
+            ["model=custom", "model.factory=tests.helpers.bad_factories:returns_an_array"],
+            "model.factory=tests.helpers.bad_factories:returns_an_array: returned an array, not an nnx.Module",
         ),
         (
-            ["model=custom", "model.factory=tests.helpers.factories:returns_a_module_without_parameters"],
-            "model.factory=tests.helpers.factories:returns_a_module_without_parameters: returned an nnx.Module without",
+            ["model=custom", "model.factory=tests.helpers.bad_factories:returns_a_module_without_parameters"],
+            "model.factory=tests.helpers.bad_factories:returns_a_module_without_parameters: returned an nnx.Module",
         ),
     ],
 )

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sweeper.core.diversity import lane_diversity, lecun_std
+from sweeper.core.diversity import DEFAULT_BUDGET, DEFAULT_MAX_LANES, lane_diversity, plan_for
 from sweeper.core.ensemble import build_ensemble
 from sweeper.core.tree import flat_params
 
@@ -64,33 +64,52 @@ def test_a_single_lane_has_no_pairs_and_is_ok():
     assert report.ok
 
 
-def test_init_scale_fidelity_against_lecun_normal():
-    leaves = flat_params(build_ensemble(0, 8, 64))
-    report = lane_diversity(leaves)
-    stds = np.asarray(leaves["kernel"]).reshape(8, -1).std(axis=1) * np.sqrt(64)
-    assert lecun_std((8, 64, 64)) == pytest.approx(1 / 8)
-    assert report.scale_ratio_min == pytest.approx(stds.min(), rel=1e-5)
-    assert report.scale_ratio_max == pytest.approx(stds.max(), rel=1e-5)
-    assert report.ok
-    # a kernel drawn at unit std (as if the initializer were wrong) is out of tolerance
-    wrong = {"kernel": jax.random.normal(jax.random.key(0), (8, 64, 64))}
-    bad = lane_diversity(wrong)
-    assert bad.distinct_lanes == 8 and not bad.ok
-    assert bad.scale_ratio_min == pytest.approx(8.0, rel=0.05)
-    assert "initializer's promise" in bad.reason
+def pair_reference(x, lanes):
+    """Brute-force min / mean L2 and max |cos| over the pairs of ``lanes``, in float64."""
+    sub = x[lanes]
+    d = np.linalg.norm(sub[:, None] - sub[None], axis=-1)[np.triu_indices(len(lanes), 1)]
+    norms = np.linalg.norm(sub, axis=1)
+    cos = np.abs(sub @ sub.T / np.outer(norms, norms))[np.triu_indices(len(lanes), 1)]
+    return d.min(), d.mean(), cos.max()
 
 
-def test_over_budget_is_an_estimate_labelled_with_its_sample():
-    leaves = flat_params(build_ensemble(3, 40, 32))
-    exact = lane_diversity(leaves)
-    budget = 40 * 40 * 200
-    estimate = lane_diversity(leaves, budget=budget)
-    assert not estimate.exact and estimate.nearest_l2 is None
-    assert estimate.sample_coords == 200 and estimate.sample_lanes == 40 and estimate.coords == 32 * 33
-    assert estimate.distinct_lanes == 40  # exact whatever the budget
-    # the rescaled estimate of the mean distance is within sampling error of the truth
-    assert estimate.mean_pairwise_l2 == pytest.approx(exact.mean_pairwise_l2, rel=0.15)
-    assert estimate.min_pairwise_l2 > 0
+@pytest.mark.parametrize(("n", "f"), [(40, 8), (100, 6), (300, 4)])
+def test_over_budget_extremes_are_bounds_over_stated_pairs_and_the_mean_an_estimate_within_its_error(n, f):
+    leaves = flat_params(build_ensemble(3, n, f))
+    x = np.concatenate([np.asarray(v, np.float64).reshape(n, -1) for v in leaves.values()], axis=1)
+    _, exact_min, exact_mean, exact_cos = numpy_reference(leaves) if n <= 100 else (None, *pair_reference(x, range(n)))
+    budget = (n // 3) ** 2 * x.shape[1]
+    z = []
+    for seed in range(12):
+        estimate = lane_diversity(leaves, budget=budget, seed=seed)
+        m = estimate.sample_lanes
+        assert not estimate.exact and estimate.nearest_l2 is None and m == n // 3
+        assert estimate.over_pairs == m * (m - 1) // 2 and estimate.pairs == n * (n - 1) // 2
+        assert estimate.sample_coords == estimate.coords == x.shape[1]  # every coordinate, never a subsample
+        assert estimate.distinct_lanes == n  # exact whatever the budget
+        lanes = plan_for(leaves, budget, 4096, seed).lanes
+        sub_min, sub_mean, sub_cos = pair_reference(x, lanes)
+        # the extremes: exact over the subset's pairs, so bounds on the whole ensemble's
+        assert estimate.min_pairwise_l2 == pytest.approx(sub_min, rel=1e-4) and sub_min >= exact_min
+        assert estimate.max_abs_cosine == pytest.approx(sub_cos, rel=1e-4, abs=1e-6) and sub_cos <= exact_cos
+        assert estimate.mean_pairwise_l2 == pytest.approx(sub_mean, rel=1e-4)
+        assert estimate.mean_pairwise_l2_stderr > 0
+        z.append((estimate.mean_pairwise_l2 - exact_mean) / estimate.mean_pairwise_l2_stderr)
+    # the standard error is what it claims: the errors are about one of it, rarely four
+    assert np.max(np.abs(z)) < 4 and 0.3 < np.sqrt(np.mean(np.square(z))) < 2.0
+
+
+def test_the_default_budget_is_exact_up_to_1024_lanes_of_width_256():
+    def plan(n, f):
+        shapes = {
+            "kernel": jax.ShapeDtypeStruct((n, f, f), jnp.float32),
+            "bias": jax.ShapeDtypeStruct((n, f), jnp.float32),
+        }
+        return plan_for(shapes, DEFAULT_BUDGET, DEFAULT_MAX_LANES)
+
+    assert plan(1024, 256).exact and plan(1024, 256).lanes is None
+    big = plan(4096, 256)
+    assert not big.exact and big.sample_lanes == 1445 and big.over_pairs == 1445 * 1444 // 2
 
 
 def test_past_max_lanes_the_lanes_are_sampled_too():
@@ -105,7 +124,8 @@ def test_lanes_that_differ_only_between_the_probed_words_are_told_apart_exactly(
     kernel[3] = kernel[1]
     kernel[3, 0, 1] += 0.5  # a word the device probe does not read: the byte hash must decide
     report = lane_diversity({"kernel": jnp.asarray(kernel)})
-    assert report.distinct_lanes == 5 and report.ok
+    assert report.distinct_lanes == 5
+    assert report.reason.startswith("lanes 1 and 3 are correlated: |cos| 0.98")  # distinct, yet hardly independent
     assert report.min_pairwise_l2 == pytest.approx(0.5, rel=1e-3)  # not the 0 of an identical pair
     np.testing.assert_allclose(report.nearest_l2[[1, 3]], 0.5, rtol=1e-3)
     distinct, min_l2, mean_l2, _ = numpy_reference({"kernel": kernel})

@@ -9,18 +9,19 @@ import pytest
 from flax import nnx
 
 from sweeper.core import ensemble as ens
+from sweeper.core.checks import check_shapes, shape_verdict
 from sweeper.core.ensemble import PitfallError, batched_init_count, build_ensemble, compiled_builder, timed_build
 from sweeper.core.models import MLP, linear
 from sweeper.core.tree import flat_params, param_bytes
 
 
-def eager_recipe(seed, n, f):
+def eager_recipe(seed, n, f, param_dtype=jnp.float32):
     """The recipe exactly as the docs write it, run eagerly."""
 
     @nnx.split_rngs(splits=n)
     @nnx.vmap(in_axes=(0,), out_axes=0)
     def make_model(rngs):
-        return nnx.Linear(f, f, rngs=rngs)
+        return nnx.Linear(f, f, param_dtype=param_dtype, rngs=rngs)
 
     return make_model(nnx.Rngs(seed))
 
@@ -131,3 +132,43 @@ def test_abstract_shapes_and_bytes_without_allocating():
     }
     assert param_bytes(builder.abstract) == 4 * (1024 * 64 * 64 + 1024 * 64)
     assert param_bytes(builder.abstract) == param_bytes(builder(0))
+
+
+@pytest.mark.parametrize("param_dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize(("seed", "n", "f"), [(0, 1, 3), (7, 16, 8), (4294967295, 64, 32)])
+def test_narrow_param_dtypes_are_bit_identical_to_the_recipe_with_that_dtype(seed, n, f, param_dtype):
+    expected = eager_recipe(seed, n, f, jnp.dtype(param_dtype))
+    got = build_ensemble(seed, n, f, param_dtype=param_dtype)
+    for leaf in ("kernel", "bias"):
+        want, have = np.asarray(getattr(expected, leaf)[...]), np.asarray(getattr(got, leaf)[...])
+        assert have.dtype == want.dtype == jnp.dtype(param_dtype)
+        np.testing.assert_array_equal(have.view(np.uint16), want.view(np.uint16))
+
+
+def test_param_dtype_is_part_of_the_compiled_builders_key():
+    kernels = {dt: build_ensemble(0, 4, 4, param_dtype=dt).kernel[...] for dt in ("float32", "bfloat16", "float16")}
+    assert compiled_builder.cache_info().misses == 3
+    assert [k.dtype for k in kernels.values()] == [jnp.float32, jnp.bfloat16, jnp.float16]
+    build_ensemble(1, 4, 4, param_dtype="bfloat16")
+    assert compiled_builder.cache_info().misses == 3
+    loop = build_ensemble(0, 3, 4, constructor="loop", param_dtype="bfloat16")
+    assert loop.kernel.dtype == jnp.bfloat16 and param_bytes(loop) == 2 * (3 * 4 * 4 + 3 * 4)
+
+
+def test_a_factory_without_param_dtype_is_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"^param_dtype=bfloat16: the factory no_dtype takes no param_dtype keyword\n"):
+        build_ensemble(0, 2, 3, model="tests.helpers.factories:no_dtype", param_dtype="bfloat16")
+    assert build_ensemble(0, 2, 3, model="tests.helpers.factories:no_dtype").kernel.dtype == jnp.float32
+
+
+def test_pitfall_average_is_one_model_the_mean_of_the_recipes_lanes():
+    averaged = build_ensemble(3, 4, 5, constructor="pitfall_average")
+    recipe = eager_recipe(3, 4, 5)
+    assert averaged.kernel.shape == (5, 5) and averaged.bias.shape == (5,)
+    np.testing.assert_allclose(np.asarray(averaged.kernel[...]), np.asarray(recipe.kernel[...]).mean(0), rtol=1e-6)
+    records = check_shapes(averaged, "linear", 4, 5)
+    assert shape_verdict(records) == (
+        "shape check failed for bias, kernel: bias is (5,), expected (4, 5): the lane axis of 4 is gone "
+        "(were the lanes averaged or summed into one model?)"
+    )
+    assert shape_verdict(check_shapes(recipe, "linear", 4, 5)) == ""

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import sweeper
+from sweeper.core import catalog
 
 from .helpers.cli import sweeper as run_sweeper
 
@@ -98,7 +99,7 @@ def without_jax(tmp_path):
 def test_help_runs_without_jax(tmp_path, without_jax):
     done = run_sweeper("--help", cwd=tmp_path, env=without_jax)
     assert done.returncode == 0, done.stderr
-    assert "constructor: loop, pitfall_broadcast, pitfall_no_split, vmap" in done.stdout
+    assert f"constructor: {', '.join(sorted(catalog.CONSTRUCTORS))}" in done.stdout
     assert "num_inits: 8" in done.stdout
 
 
@@ -236,9 +237,6 @@ def private_names_used(path: Path) -> list[str]:
     return used
 
 
-@pytest.mark.xfail(  # not strict: the fix lands with issue 14's branch; then this marker goes
-    reason="known: tests/helpers/four_devices.py compiles diversity's _pair_stats; goes with issue 14"
-)
 def test_tests_use_only_public_names_of_the_package():
     used = {str(p.relative_to(REPO)): private_names_used(p) for p in sorted((REPO / "tests").rglob("*.py"))}
     assert {path: names for path, names in used.items() if names} == {}

@@ -143,3 +143,47 @@ def test_the_lane_table_and_histogram_are_the_kernels_numbers():
     assert all(type(r[k]) is float for r in outcome.lanes for k in ("kernel_mean", "kernel_std", "nearest_l2"))
     big = run_job(settings(0, 64, 64)).kernel_sample  # 262,144 values: every other one
     np.testing.assert_array_equal(big, np.asarray(build_ensemble(0, 64, 64).kernel[...]).reshape(-1)[::2])
+
+
+def test_a_he_initialized_custom_factory_is_healthy_and_its_lanes_digested(tmp_path):
+    factory = ["model=custom", "model.factory=tests.helpers.factories:he_normal", "num_inits=8", "features=32"]
+    record = run_in_process(factory, tmp_path)
+    assert record["status"] == "ok", record["error"]
+    metrics = record["metrics"]
+    assert metrics["diversity/scale_reference"] == "model" and metrics["diversity/false_alarm_rate"] == 1e-6
+    assert 0.8 < metrics["diversity/scale_ratio_min"] <= metrics["diversity/scale_ratio_max"] < 1.2
+    assert metrics["diversity/deterministic_leaves"] == ["hidden.bias", "out.bias"]
+    assert metrics["diversity/exact"] is True and metrics["diversity/over_pairs"] == metrics["diversity/pairs"] == 28
+    assert metrics["diversity/mean_pairwise_l2_stderr"] is None  # exact: no sampling error, nothing marked
+    assert metrics["diversity/independence_cosine"] < metrics["diversity/independence_threshold"]
+    digests = (tmp_path / "lanes.txt").read_text().split()
+    assert len(digests) == len(set(digests)) == 8
+
+
+def test_a_zero_initialized_factory_is_diagnosed_as_deterministic(tmp_path):
+    record = run_in_process(["model=custom", "model.factory=tests.helpers.factories:zeros", "num_inits=4"], tmp_path)
+    assert record["status"] == "failed"
+    assert record["error"].startswith("all 4 lanes identical because the initializer is deterministic")
+    assert len(set((tmp_path / "lanes.txt").read_text().split())) == 1
+
+
+def test_the_averaging_pitfall_fails_the_shape_check_in_one_line(tmp_path):
+    record = run_in_process(["constructor=pitfall_average", "num_inits=4", "features=4"], tmp_path)
+    assert record["status"] == "failed" and record["metrics"]["shape/ok"] is False
+    assert record["error"] == (
+        "shape check failed for bias, kernel: bias is (4,), expected (4, 4): the lane axis of 4 is gone "
+        "(were the lanes averaged or summed into one model?)"
+    )
+
+
+@pytest.mark.parametrize("param_dtype", ["bfloat16", "float16"])
+def test_a_narrow_param_dtype_job_is_healthy(tmp_path, param_dtype):
+    record = run_in_process([f"param_dtype={param_dtype}", "model=mlp", "num_inits=8", "features=16"], tmp_path)
+    assert record["status"] == "ok", record["error"]
+    assert record["config"]["param_dtype"] == param_dtype
+    assert record["metrics"]["memory/param_bytes"] == 2 * 8 * 2 * (16 * 16 + 16)
+
+
+def test_a_bad_param_dtype_is_refused_naming_the_value(tmp_path):
+    record = run_in_process(["param_dtype=int8"], tmp_path)
+    assert record["error"] == "param_dtype='int8': must be one of float32, bfloat16, float16"

@@ -8,13 +8,13 @@ import csv
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from .helpers.cli import SWEEPER, sweeper
+from .helpers.cli import sweeper
+from .helpers.processes import start_and_wait_for_job
 from .helpers.wandb_files import inspect_run, runs_under
 
 pytestmark = pytest.mark.slow
@@ -54,25 +54,6 @@ def test_stop_on_failure_ends_the_sweep_at_the_first_failed_job(tmp_path):
         assert [r["status"] for r in csv.DictReader(f)] == ["ok", "failed"]
 
 
-def _start_and_wait_for_job(tmp_path, job, *args):
-    process = subprocess.Popen(
-        [SWEEPER, *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal gives a command
-    )
-    marker = tmp_path / "outputs" / "k" / str(job) / ".hydra" / "config.yaml"
-    deadline = time.monotonic() + 300
-    while not marker.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(1.0)  # inside the job: building its large ensemble
-    return process
-
-
 # job 1 is large enough (N=2048, F=256: 0.5 GB of parameters) to be killed while it runs
 KILL_GRID = ("-m", "seed=0", "num_inits=2,2048,3", "features=256", "hydra.sweep.dir=outputs/k")
 
@@ -84,7 +65,7 @@ def _statuses(sweep):
 
 @pytest.mark.next_hydra
 def test_sigterm_records_the_job_as_interrupted_and_resume_finishes_the_sweep(tmp_path):
-    process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
+    process = start_and_wait_for_job(tmp_path, "outputs/k", 1, *KILL_GRID)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=300)
     assert process.returncode == 128 + signal.SIGTERM
@@ -108,8 +89,8 @@ def test_sigterm_records_the_job_as_interrupted_and_resume_finishes_the_sweep(tm
 
 @pytest.mark.next_hydra
 def test_ctrl_c_reaches_the_whole_process_group_and_every_run_is_still_finished(tmp_path):
-    process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the W&B tracker process gets it too
+    process = start_and_wait_for_job(tmp_path, "outputs/k", 1, *KILL_GRID)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the W&B process gets it too
     out, err = process.communicate(timeout=300)
     assert process.returncode == 128 + signal.SIGINT
     assert "interrupted by SIGINT" in err and "Traceback" not in out + err
@@ -121,7 +102,7 @@ def test_ctrl_c_reaches_the_whole_process_group_and_every_run_is_still_finished(
 
 @pytest.mark.next_hydra
 def test_sigkill_leaves_the_other_results_intact_and_resume_rebuilds_the_summary(tmp_path):
-    process = _start_and_wait_for_job(tmp_path, 1, *KILL_GRID)
+    process = start_and_wait_for_job(tmp_path, "outputs/k", 1, *KILL_GRID)
     process.kill()
     process.communicate(timeout=60)
     sweep = tmp_path / "outputs" / "k"
@@ -129,7 +110,7 @@ def test_sigkill_leaves_the_other_results_intact_and_resume_rebuilds_the_summary
     assert first["status"] == "ok"
     assert not (sweep / "summary.csv").exists()
     assert not list(sweep.glob("*/.result.json.*"))  # no half-written record left behind
-    # the W&B tracker process reads the end of its pipe and finishes the killed job's run as failed
+    # the W&B process sees the sweep gone and finishes the killed job's run as failed
     deadline, exit_codes = time.monotonic() + 120, {}
     while len(exit_codes) < 2 or None in exit_codes.values():
         assert time.monotonic() < deadline, exit_codes

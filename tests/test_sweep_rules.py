@@ -12,6 +12,7 @@ from sweeper.cli.preflight import check_overrides
 from sweeper.cli.start import DryRun, prepare_sweep
 from sweeper.cli.sweep_dir import CLAIM, claim, grid_difference
 from sweeper.config import ConfigError
+from sweeper.core.catalog import CONSTRUCTORS
 
 from .helpers.compose import multirun_config
 
@@ -96,7 +97,7 @@ def test_preflight_refuses_in_one_line(overrides, message):
 
 
 def test_a_config_group_glob_is_counted():
-    assert check_overrides(["constructor=glob(*)", "seed=0,1"]) == 4 * 2
+    assert check_overrides(["constructor=glob(*)", "seed=0,1"]) == len(CONSTRUCTORS) * 2
     with pytest.raises(ConfigError, match="typo=4: unknown key"):
         check_overrides(["+typo=4"])
 

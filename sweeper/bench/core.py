@@ -222,6 +222,12 @@ def core(args: argparse.Namespace) -> None:
     print(f"\nwrote {args.out}/bench_core.{{json,csv,png}}", file=sys.stderr)
 
 
+def memory(args: argparse.Namespace) -> None:
+    from sweeper.bench.memory import run
+
+    run(args.jobs, args.from_job, Path(args.out))
+
+
 def sweep(args: argparse.Namespace) -> None:
     from sweeper.bench.sweep import run
 
@@ -246,6 +252,11 @@ def main(argv: list[str] | None = None) -> None:
     p_sweep.add_argument("--quick", action="store_true", help="one tiny grid (seeds 0,1 x N in 1,4 x F=4) instead")
     p_sweep.add_argument("--out", default="outputs/bench", help="folder for bench_sweep.{json,md} and the sweeps")
     p_sweep.set_defaults(func=sweep)
+    p_memory = commands.add_parser("memory", help="the sweep process's memory over a long sweep of small shapes")
+    p_memory.add_argument("--jobs", type=int, default=2000, help="jobs in the sweep")
+    p_memory.add_argument("--from-job", type=int, default=500, help="the slope is taken from this job to the last")
+    p_memory.add_argument("--out", default="outputs/bench", help="folder for bench_memory.json and the sweep")
+    p_memory.set_defaults(func=memory)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in commands.choices and argv[0] not in ("-h", "--help")):

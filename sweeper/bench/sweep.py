@@ -75,7 +75,7 @@ def launch(command: list[str], log: Path, cache: Path) -> dict:
     env = os.environ | {
         "JAX_COMPILATION_CACHE_DIR": str(cache),
         "SWEEPER_COMPILATION_CACHE": str(cache),
-        "SWEEPER_TRACKER_PROFILE": str(tracker_profile(log)),  # what W&B cost the tracker process
+        "SWEEPER_TRACKER_PROFILE": str(tracker_profile(log)),  # what W&B cost the W&B process
     }
     with open(log, "w") as fh:
         t0, start = time.time(), time.perf_counter()
@@ -88,20 +88,20 @@ def tracker_profile(log: Path) -> Path:
     return log.with_suffix(".tracker.json")
 
 
-TRACKER_OPS = {  # the tracker process's requests, as the profile names them
+TRACKER_OPS = {  # the W&B process's requests, as the profile names them
     "start": "run starts",
-    "call": "metrics, tables, histograms",
+    "log": "metrics, tables, histograms",
     "finish": "run finishes",
     "report_sweep": "plots + the sweep's run",
 }
 
 
 def tracker_phases(path: Path) -> dict[str, float]:
-    """The tracker process's busy seconds by request, if it wrote them: W&B's cost, off the sweep's wall."""
+    """The W&B process's busy seconds by request, if it wrote them: W&B's cost, off the sweep's wall."""
     if not path.exists():
         return {}
     busy = json.loads(path.read_text())["busy_s"]
-    phases = {"(other core) W&B tracker process, busy": sum(busy.values())}
+    phases = {"(other core) W&B process, busy": sum(busy.values())}
     return phases | {f"(other core)   {label}": busy.get(op, 0.0) for op, label in TRACKER_OPS.items()}
 
 
@@ -117,13 +117,12 @@ def job_work(app: str, sweep_dir: Path) -> list[float]:
 def profile(sweep_dir: Path, t0: float, t1: float) -> dict[str, float]:
     """A sweeper sweep's wall time by phase, in seconds; the top-level phases add up to the wall.
 
-    Per job i: ``c`` = its ``.hydra/config.yaml`` mtime (the launcher starts the job), ``r`` =
-    ``result.json`` mtime (the record is written, once the W&B run's directory is known),
+    Per job i: ``c`` = its ``.hydra/config.yaml`` mtime (the launcher starts the job),
     ``l`` = ``job.log`` mtime (its last line is the callback's progress line), ``T`` =
-    ``time/total_s``. W&B runs start, log and finish in the tracker process, on the other
-    core; what the sweep itself spends on them is the hand-overs and the wait for the run's
-    directory, read off these marks: before the work = r - T - c, after it = l - r,
-    launcher = c(i+1) - l(i). Estimates, to file-time resolution.
+    ``time/total_s``. W&B runs start, log and finish in the W&B process, on the other core
+    (which also writes the final ``result.json``); what the sweep itself spends on them is
+    the hand-overs, read off these marks with Hydra's part of the job: l - c - T; launcher =
+    c(i+1) - l(i). Estimates, to file-time resolution.
     """
     done = [(d, record) for d in job_dirs(sweep_dir) if (record := read_record(d))]
     if not done:
@@ -132,7 +131,7 @@ def profile(sweep_dir: Path, t0: float, t1: float) -> dict[str, float]:
     c = [(d / ".hydra" / "config.yaml").stat().st_mtime for d in dirs]
     r = [(d / "result.json").stat().st_mtime for d in dirs]
     log = [d / "job.log" for d in dirs]
-    end = [p.stat().st_mtime if p.exists() else ri for p, ri in zip(log, r, strict=True)]
+    end = [p.stat().st_mtime if p.exists() else ri for p, ri in zip(log, r, strict=True)]  # no log: the record
     total = [m.get("time/total_s") or 0.0 for m in metrics]
 
     def summed(*keys: str) -> float:
@@ -146,11 +145,8 @@ def profile(sweep_dir: Path, t0: float, t1: float) -> dict[str, float]:
         "metrics (checks + diversity + forward)": summed("time/checks_s", "time/diversity_s", "time/forward_s"),
         "job other (time/total_s outside the steps)": sum(total) - steps,
         "launcher + W&B hand-overs": end[-1] - c[0] - sum(total),
-        "  job start -> work (.hydra files, config, W&B run handed over, its directory awaited)": sum(
-            ri - ti - ci for ri, ti, ci in zip(r, total, c, strict=True)
-        ),
-        "  record -> job end (W&B log and finish handed over, progress line)": sum(
-            li - ri for li, ri in zip(end, r, strict=True)
+        "  job start -> job end, outside time/total_s (.hydra files, W&B hand-overs, record, progress line)": sum(
+            li - ti - ci for li, ti, ci in zip(end, total, c, strict=True)
         ),
         "  launcher (job end -> next job starts)": sum(ci - li for ci, li in zip(c[1:], end, strict=False)),
         "end (W&B runs drained, summary, plots, sweep W&B run, exit)": t1 - end[-1],

@@ -20,8 +20,9 @@ from sweeper.cli.hydra_compat import MAIN_OPTIONS
 from sweeper.cli.redact import env_interpolated, job_name, redact
 from sweeper.config import RECORDED, ConfigError, SweeperConfig, job_settings, record_config, register_configs
 from sweeper.core.compile_cache import enable_compilation_cache
-from sweeper.interrupts import Interrupted, signals_raise
+from sweeper.interrupts import Interrupted, shielded
 from sweeper.records import job_record, read_record, write_record
+from sweeper.report.shared_lanes import write_lane_digests
 
 log = logging.getLogger("sweeper")
 NAMING_KEYS = ("seed", "num_inits", "features", "constructor", "model")  # name a job without valid settings
@@ -75,13 +76,15 @@ def _already_done(output_dir: Path, root: Path, settings: SweeperConfig) -> dict
     earlier = earlier_record(root, config) if HydraConfig.get().mode == RunMode.MULTIRUN else None
     if earlier is None:
         earlier = read_record(output_dir)
-        if not (earlier and earlier["status"] == "ok" and earlier["config"] == config):
+        finished = earlier and earlier.get("wandb_finished", True)  # False: killed before its W&B run was finished
+        if not (finished and earlier["status"] == "ok" and earlier["config"] == config):
             return None
     write_record(output_dir, earlier)
     return earlier | {"resumed": True}
 
 
 def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, root: Path) -> dict[str, Any]:
+    """Run the job, write its record, hand it to W&B. On a signal the job records itself as interrupted."""
     from sweeper.cli.progress import Progress
     from sweeper.job import environment, run_job
     from sweeper.tracking.process import open_run
@@ -95,26 +98,38 @@ def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, r
     group = config["wandb"]["group"] or tracking.group  # null means the sweep's id; a typed one stays as redacted
     config |= {"job": job, "sweep_id": sweep_id(str(root)), "wandb": config["wandb"] | {"group": group}}
     name = job_name(hc)
-    with open_run(tracking, name, config, run_id=run_id(str(root), "run" if job is None else job)) as run:
+    run, record = None, None
+    try:
+        run = open_run(tracking, name, config, run_id=run_id(str(root), "run" if job is None else job))
         with Progress(name) as progress:
             outcome = run_job(settings, progress.phase)
         record = outcome.record
         record["config"] = recorded_config(cfg, settings)
-        record["wandb"] = run.path
+        record |= {"wandb": run.path, "wandb_id": run.id, "wandb_finished": False, "wandb_error": None}
         if outcome.traceback:
             log.debug("job %s failed:\n%s", job_name(hc), outcome.traceback)
-        write_record(output_dir, record)  # the measurement is safe on disk before tracking starts
-        run.log_job(record, outcome.lanes, outcome.kernel_sample, str(output_dir))
-        if record["status"] == "ok":
-            run.succeed()
+        write_lane_digests(output_dir, outcome.lane_digests)  # for the sweep's shared-lanes check
+        write_record(output_dir, record)  # results first: safe on disk whatever W&B does next
+        run.log(record, outcome.lanes, outcome.kernel_sample)
+    except Interrupted as signal:
+        record = job_record(recorded_config(cfg, settings), error=f"interrupted by {signal.name}", status="interrupted")
+        record |= {"wandb_id": run and run.id, "wandb_finished": False}
+        write_record(output_dir, record)
+        print(f"sweeper: job {name} interrupted by {signal.name}", file=sys.stderr)
+        raise
+    finally:
+        if run is not None and record is not None:
+            with shielded():
+                run.finish(record, str(output_dir))  # writes the final record: W&B's outcome beside the job's
     return record
 
 
 def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
-    """The job function: validate, run, record, track. Returns the record; never raises.
+    """The job function: validate, run, record, track. Returns the record; raises only :class:`Interrupted`.
 
-    On SIGTERM or SIGINT the job records itself as interrupted, finishes its W&B run
-    with a non-zero exit code, writes the summary of what ran, and exits 128 + signal.
+    On SIGTERM or SIGINT (handled from :mod:`sweeper.cli.command` on) the job records itself
+    as interrupted, finishes its W&B run with a non-zero exit code, and lets the signal go on
+    to the code that owns the job loop, which writes the summary of what ran.
     """
     hc = HydraConfig.get()
     output_dir, root = Path(hc.runtime.output_dir), root_dir()
@@ -130,36 +145,9 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
     if cfg.resume and (earlier := _already_done(output_dir, root, settings)):
         return earlier
     enable_compilation_cache()
-    try:
-        with signals_raise():
-            return _run_and_track(cfg, settings, output_dir, root)
-    except Interrupted as signal:
-        record = job_record(recorded_config(cfg, settings), error=f"interrupted by {signal.name}", status="interrupted")
-        write_record(output_dir, record)
-        if hc.mode == RunMode.MULTIRUN:
-            from sweeper.cli.callback import finish_sweep, in_launching_process
-
-            if in_launching_process():  # a parallel launcher's worker leaves the summary to the launching process
-                finish_sweep(root, cfg)
-        print(f"sweeper: job {job_name(hc)} interrupted by {signal.name}", file=sys.stderr)
-        sys.exit(signal.exit_code)
+    return _run_and_track(cfg, settings, output_dir, root)
 
 
 @hydra.main(config_path="pkg://sweeper.conf", config_name="config", **MAIN_OPTIONS)
 def main(cfg: DictConfig) -> dict[str, Any]:
     return run_configured_job(cfg)
-
-
-def cli() -> None:
-    """The console script: check the command line, then hand over to Hydra."""
-    from sweeper.cli.grid import choose_preset
-    from sweeper.cli.preflight import check_overrides, command_line_overrides
-
-    try:
-        overrides = command_line_overrides(sys.argv[1:])
-        check_overrides(overrides)
-        if {"-m", "--multirun"} & set(sys.argv[1:]) and (chosen := choose_preset(overrides)) != overrides:
-            sys.argv.append(chosen[-1])  # sweep=none: the axes typed, and only those
-    except ConfigError as err:
-        sys.exit(f"sweeper: {err} (nothing was run)")
-    main()

@@ -7,6 +7,7 @@ machine; so jobs never raise (a failure is a record) and the summary is rebuilt 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -20,13 +21,16 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from sweeper.cli.redact import job_name
-from sweeper.records import read_record
+from sweeper.interrupts import Interrupted, shielded
+from sweeper.records import job_dirs, job_record, one_line, read_record, write_record
 from sweeper.report import summary
 from sweeper.report.groups import group_rows
+from sweeper.report.shared_lanes import find_shared_lanes
 from sweeper.report.table import format_table, key_numbers
 
 log = logging.getLogger("sweeper")
 _launching_pid: int | None = None  # the process that runs the sweep; launchers may run its jobs in others
+_sweep: dict[str, Any] = {}  # the sweep this process runs (its config and start), for an interrupted end
 
 
 def in_launching_process() -> bool:
@@ -83,6 +87,10 @@ class SweepCallback(Callback):
         _launching_pid = os.getpid()
         self.started = time.perf_counter()
         self.total, first_line = refusing(prepare_sweep, config)  # the grid, its paths, its directory: before any job
+        sweep_dir = Path(config.hydra.sweep.dir)  # where the claim put it
+        _sweep.update(
+            config=config, started=self.started, earlier=set(job_dirs(sweep_dir)) if sweep_dir.is_dir() else set()
+        )
         # JAX and Flax load here, once the grid is valid, so the launcher's gc.freeze() takes them in
         import sweeper.job  # noqa: F401
 
@@ -133,51 +141,97 @@ class SweepCallback(Callback):
             sys.exit(1)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if isinstance(sys.exc_info()[1], SystemExit | KeyboardInterrupt):
-            return  # Hydra 1.4 calls this as a stopped sweep unwinds: what stopped it has written the summary
+        if isinstance(sys.exc_info()[1], SystemExit | KeyboardInterrupt | Interrupted):
+            return  # Hydra 1.4 calls this as a stopped sweep unwinds: what stopped it writes the summary
         sweep_dir = Path(config.hydra.sweep.dir)
         ok = finish_sweep(sweep_dir, config, time.perf_counter() - self.started)
+        _sweep.clear()
         if not ok:
-            sys.exit(1)
+            sys.exit(1)  # SystemExit: Hydra turns a callback's Exception into a warning, never this
+
+
+def end_interrupted_sweep(signal: Interrupted) -> None:
+    """After SIGTERM or SIGINT: the summary of what ran, if this process was running a sweep.
+
+    Further signals wait until the summary is written, and are then dropped: the command
+    exits with the first one's status.
+    """
+    print(f"sweeper: interrupted by {signal.name}", file=sys.stderr, flush=True)
+    if not _sweep:
+        return
+    config, started, earlier = _sweep.pop("config"), _sweep.pop("started"), _sweep.pop("earlier")
+    sweep_dir = Path(config.hydra.sweep.dir)
+    with contextlib.suppress(Interrupted), shielded():
+        for job_dir in _job_dirs(sweep_dir) - earlier:
+            if read_record(job_dir) is None:
+                _record_interrupted(job_dir, signal)
+        finish_sweep(sweep_dir, config, time.perf_counter() - started)
+
+
+def _job_dirs(sweep_dir: Path) -> set[Path]:
+    return set(job_dirs(sweep_dir)) if sweep_dir.is_dir() else set()
+
+
+def _record_interrupted(job_dir: Path, signal: Interrupted) -> None:
+    """A job this sweep started, stopped before its job function could record itself (in Hydra's part of the job)."""
+    from sweeper.cli.app import recorded_config
+
+    try:
+        composed = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    except Exception:  # not written yet, or half
+        composed = OmegaConf.create()
+    config = recorded_config(composed, None)
+    write_record(job_dir, job_record(config, error=f"interrupted by {signal.name}", status="interrupted"))
 
 
 def finish_sweep(sweep_dir: Path, config: DictConfig, seconds: float | None = None) -> bool:
     """Write summary.csv and the plots, print the table and report, log the sweep's W&B run.
 
-    Returns True when every job ran and every check held. Safe to call more than once:
-    everything is rebuilt from the job directories.
+    Returns True when every job ran, every check held and every W&B run was finished;
+    never raises an Exception (its failure is printed in one line, and returns False).
+    Safe to call more than once: everything is rebuilt from the job directories.
     """
+    from sweeper.tracking import process as tracker_process
+
+    try:
+        tracker_process.drain()  # every job's run finished or recorded as lost: the records are final
+        return _report(sweep_dir, config, seconds)
+    except Exception as err:
+        print(f"sweeper: the end of the sweep failed: {one_line(err)}", file=sys.stderr, flush=True)
+        return False
+    finally:
+        tracker_process.stop()
+
+
+def _report(sweep_dir: Path, config: DictConfig, seconds: float | None) -> bool:
     from sweeper.cli.app import tracker_settings
     from sweeper.tracking import process as tracker_process
     from sweeper.tracking.wandb_run import report_sweep
 
-    tracker = tracker_process.current()
-    if tracker:
-        try:
-            tracker.drain()  # every job's run finished: a record that W&B failed says so by now
-        except tracker_process.TrackerError as err:
-            print(f"sweeper: {err}", file=sys.stderr)
     rows = summary.rows(sweep_dir)
     summary.write_csv(rows, sweep_dir / "summary.csv")
     summary.write_csv(group_rows(rows), sweep_dir / "groups.csv")
     failed = summary.failures(rows)
+    shared = find_shared_lanes(sweep_dir)
     totals = {"jobs": len(rows), "jobs_ok": len(rows) - len(failed), "jobs_failed": len(failed), "wall_s": seconds}
+    totals["shared_lanes"] = shared.count
     print(format_table(rows), flush=True)
     print(summary.report(rows), flush=True)
+    if shared.count:
+        print(shared.report(), flush=True)
     settings = tracker_settings(config, sweep_dir)
-    report = (settings, rows, str(sweep_dir), totals, not failed, sweep_config(config, sweep_dir))
+    ok = not failed and not shared.count
+    report = (settings, rows, str(sweep_dir), totals, ok, sweep_config(config, sweep_dir))
     reported, url = True, None
-    try:  # plots and the sweep's W&B run: in the tracker process, which has matplotlib loaded by now
-        url = tracker.report_sweep(*report) if tracker else report_sweep(*report)
+    try:  # plots and the sweep's W&B run: in the W&B process, which has matplotlib loaded by now
+        url = tracker_process.report_sweep(*report) if tracker_process.current() else report_sweep(*report)
     except Exception as err:
-        print(f"sweeper: the sweep's plots or W&B run failed: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"sweeper: the sweep's plots or W&B run failed: {one_line(err)}", file=sys.stderr)
         reported = False
-    finally:
-        tracker_process.stop()
     took = "" if seconds is None else f" ({seconds:.1f} s)"
     written = "summary.csv, groups.csv and plots" if reported else "summary.csv and groups.csv"
     print(f"sweep: {sweep_dir}{took}; {written} written there", flush=True)
     print(how_to_look(settings.mode, sweep_dir, url), flush=True)
     if failed:
         print(f"to rerun what failed: add  hydra.sweep.dir={sweep_dir} resume=true  to the same command", flush=True)
-    return reported and not failed and bool(rows)
+    return reported and not failed and not shared.count and bool(rows)

@@ -97,7 +97,7 @@ def _index_earlier_records(directory: Path) -> None:
     for job_dir in directory.iterdir():
         if job_dir.is_dir() and job_dir.name.isdigit():
             record = read_record(job_dir)
-            if record and record["status"] == "ok":
+            if record and record["status"] == "ok" and record.get("wandb_finished", True):  # False: killed mid-W&B
                 index[_settings_key(record["config"])] = record
     write_atomic(directory / EARLIER, json.dumps(index) + "\n")
 

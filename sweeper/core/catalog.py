@@ -12,6 +12,7 @@ CONSTRUCTORS: dict[str, str] = {
     "loop": "baseline: N models built one by one with nnx.Rngs(seed + i), then stacked; cost grows with N",
     "pitfall_broadcast": "deliberately broken: vmap(in_axes=(None,), axis_size=N), no split_rngs: N identical lanes",
     "pitfall_no_split": "deliberately broken: vmap(in_axes=(0,)) without split_rngs; today's Flax refuses it",
+    "pitfall_average": "deliberately broken: the recipe, then every parameter averaged over the lanes: one model",
 }
 
 MODELS: dict[str, str] = {
@@ -20,3 +21,5 @@ MODELS: dict[str, str] = {
 }
 
 CUSTOM_MODEL = "custom"  # model=custom model.factory=pkg.module:function, your own (features, rngs) -> nnx.Module
+
+PARAM_DTYPES = ("float32", "bfloat16", "float16")  # param_dtype=<one>: passed to the model (float32: as it is)

@@ -71,3 +71,19 @@ def shape_metrics(records: list[dict]) -> dict:
         "shape/bias": first("bias"),
         "shape/failed_leaves": [r["leaf"] for r in records if not r["ok"]],
     }
+
+
+def shape_verdict(records: list[dict]) -> str:
+    """One line on what failed, or ``""``: a missing lane axis is named as such."""
+    failed = [r for r in records if not r["ok"]]
+    if not failed:
+        return ""
+    first = failed[0]
+    want, got = first["expected"], first["found"]
+    if want is None or got is None:
+        detail = f"{first['leaf']} {'is unexpected' if want is None else 'is missing'}"
+    else:
+        detail = f"{first['leaf']} is {tuple(got)}, expected {tuple(want)}"
+        if got == want[1:]:
+            detail += f": the lane axis of {want[0]} is gone (were the lanes averaged or summed into one model?)"
+    return f"shape check failed for {', '.join(r['leaf'] for r in failed)}: {detail}"

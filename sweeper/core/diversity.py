@@ -1,340 +1,236 @@
-"""Lane diversity: are the N lanes of an ensemble really N different models?
+"""Lane diversity: are the N lanes of an ensemble N independent draws of one model's initialization?
 
-Every metric is taken over the lanes of *all* parameter leaves together, so a leaf that
-is constant by design (bias starts at zeros) cannot make a healthy ensemble look broken.
+Four verdicts, each a statistical claim with its false-alarm rate (exact ones have none):
 
-- ``distinct_lanes`` is exact. A few 32-bit words of each lane are read on the device
-  (:func:`probe`); lanes whose words differ differ. Only when some lanes agree on all of
-  them are the lanes' bytes hashed on the host (:func:`lane_hashes`), and the hashes decide.
-- Pairwise L2 and cosine come from the lanes' Gram matrix ``G = X X^T`` (an N x N
-  matrix, never N x N x P). Up to ``budget`` multiply-adds (N^2 * P) they are exact;
-  beyond it they are estimated on a random subset of coordinates (and of lanes, past
-  ``max_lanes``), rescaled, and labelled with the sample size.
-- Init-scale fidelity compares each lane's kernel std with LeCun normal's promise,
-  ``1 / sqrt(fan_in)`` (Flax's default for Linear).
+- distinct lanes (exact): lanes are told apart by their bytes (:mod:`sweeper.core.lanes`);
+  identical lanes are blamed on a shared key, unless the reference model (an independent
+  key, :mod:`sweeper.core.reference`) is identical too: then the initializer is deterministic;
+- a leaf identical in every lane but not in the reference: the factory does not draw it from
+  its rngs;
+- scale fidelity (:mod:`sweeper.core.fidelity`): each leaf's per-lane std and mean against
+  the reference, at ``false_alarm``;
+- independence (:mod:`sweeper.core.pairs`): max |cos| between lanes, leaf means out, against
+  its law under independent lanes, at ``false_alarm``.
 
-The device side (:func:`lane_stats`) is one traced function, so a job can fuse it with
-its other measurements into one executable; :func:`diversity_report` turns its output
-into the report on the host.
-
-Sharded ensembles (:mod:`sweeper.core.sharding`) are measured where they lie: probes and
-per-lane stds are local to each shard, lanes are hashed one addressable shard at a time,
-and the Gram matrix is summed over coordinate slices, one per device, then all-reduced;
-no device ever holds the whole ensemble. Probes, hashes, distinct lanes and scale
-ratios are identical to the one-device path; pairwise L2 and cosine agree to float32
-rounding (the Gram sums its coordinates in another order).
+Pairwise numbers are exact up to a budget, else an unbiased estimate with its standard error
+(the mean) or bounds over a stated subset of pairs (the extremes). The device side
+(:func:`lane_stats`) is one traced function, so a job fuses it with its other measurements;
+:func:`diversity_report` reads its output on the host. Sharded ensembles are measured in place.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.dtypes import itemsize_bits as dtype_bits
-from jax.sharding import Mesh
 
-from sweeper.core.sharding import coordinate_sharding, mesh_of
-from sweeper.core.tree import kernels
+from sweeper.core.fidelity import DEFAULT_FALSE_ALARM, fidelity, leaf_stats
+from sweeper.core.lanes import _groups, checksum, lane_digests, lane_hashes, probe
+from sweeper.core.pairs import (
+    DEFAULT_BUDGET,
+    DEFAULT_MAX_LANES,
+    PAIR_SCALARS,
+    LanePlan,
+    effective_coords,
+    independence_null,
+    lane_plan,
+    pair_stats,
+)
+from sweeper.core.sharding import mesh_of
 
-DEFAULT_BUDGET = 2**32  # multiply-adds for the exact Gram matrix: about a second on 2 cores
-DEFAULT_MAX_LANES = 4096  # largest N x N matrix built (64 MiB in float32)
+__all__ = ["DEFAULT_BUDGET", "DEFAULT_MAX_LANES", "DiversityReport", "lane_diversity", "lane_stats", "plan_for"]
+_HIDDEN = ("nearest_l2", "digests")  # per-lane arrays: kept out of the flat metrics
 
 
 @dataclass(frozen=True)
 class DiversityReport:
     lanes: int
     distinct_lanes: int
-    pairs: int  # lane pairs behind the pairwise statistics (0 when N = 1)
-    min_pairwise_l2: float | None  # None when there is no pair
-    mean_pairwise_l2: float | None
-    max_abs_cosine: float | None
-    exact: bool  # False: pairwise statistics estimated on the sample below
+    pairs: int  # lane pairs (0 when N = 1)
+    over_pairs: int  # pairs behind min/max: all of them when exact, else those of the sampled lanes
+    min_pairwise_l2: float | None  # exact; not exact: an upper bound (min over over_pairs)
+    mean_pairwise_l2: float | None  # exact; not exact: an unbiased estimate ± mean_pairwise_l2_stderr
+    mean_pairwise_l2_stderr: float | None  # None when exact
+    max_abs_cosine: float | None  # exact; not exact: a lower bound (max over over_pairs)
+    exact: bool
     sample_lanes: int
-    sample_coords: int
+    sample_coords: int  # every coordinate, always
     coords: int  # parameters per lane
-    scale_ratio_min: float | None  # lane kernel std / promised std (None: no kernel)
+    independence_cosine: float | None  # max |cos| over over_pairs, leaf means out, identical leaves left out
+    independence_null: float | None  # its typical value for independent lanes
+    independence_threshold: float | None  # above it the lanes fail, at false_alarm_rate
+    false_alarm_rate: float  # per verdict: the chance a healthy ensemble fails it
+    scale_reference: str | None  # "model": each leaf held to a model built with an independent key
+    scale_ratio_min: float | None  # lane std / the reference's, over the random leaves
     scale_ratio_max: float | None
-    scale_tolerance: float | None
+    scale_tolerance: float | None  # widest allowed departure of the ratio from 1
+    deterministic_leaves: list[str]  # equal to the reference in every lane: constant by design
     ok: bool
     reason: str  # one line; empty when ok
-    # per lane, exact runs only: L2 distance to the nearest other lane, (N,)
-    nearest_l2: np.ndarray | None = field(default=None, repr=False, compare=False)
+    nearest_l2: np.ndarray | None = field(default=None, repr=False, compare=False)  # (N,), exact runs only
+    digests: list[str] = field(default_factory=list, repr=False, compare=False)  # one per lane
 
     def as_metrics(self, prefix: str = "diversity/") -> dict:
-        return {prefix + f.name: getattr(self, f.name) for f in fields(self) if f.name != "nearest_l2"}
+        return {prefix + f.name: getattr(self, f.name) for f in fields(self) if f.name not in _HIDDEN}
 
 
-def _lane_blocks(leaf) -> Iterator[tuple[int, np.ndarray]]:
-    """``(first lane, (lanes, P) host array)`` per block of whole lanes, one shard at a time.
-
-    A replicated shard is yielded once; a leaf not split into whole lanes comes whole.
-    """
-    shards = getattr(leaf, "addressable_shards", None)
-    if not shards or any(s.data.shape[1:] != leaf.shape[1:] for s in shards):
-        yield 0, np.ascontiguousarray(np.asarray(leaf)).reshape(leaf.shape[0], -1)
-        return
-    seen = set()
-    for shard in shards:
-        start = shard.index[0].start or 0
-        if start not in seen:
-            seen.add(start)
-            yield start, np.ascontiguousarray(np.asarray(shard.data)).reshape(shard.data.shape[0], -1)
+def plan_for(leaves: Mapping[str, Any], budget: int, max_lanes: int, seed: int = 0) -> LanePlan:
+    """:func:`lane_plan` for a mapping of ``(N, ...)`` leaves (arrays or shape structs)."""
+    coords = sum(math.prod(leaf.shape[1:]) for leaf in leaves.values())
+    return lane_plan(next(iter(leaves.values())).shape[0], coords, budget, max_lanes, seed)
 
 
-def lane_hashes(leaves: Mapping[str, jax.Array]) -> list[bytes]:
-    """One digest per lane over the bytes of every leaf: equal digests, equal lanes.
-
-    The host holds one shard at a time, never the whole ensemble.
-    """
+def _pairs(leaves, lanes, means, identical, same, mesh):
     n = next(iter(leaves.values())).shape[0]
-    hashers = [hashlib.blake2b(digest_size=16) for _ in range(n)]
-    for leaf in leaves.values():
-        for start, block in _lane_blocks(leaf):
-            for hasher, row in zip(hashers[start : start + len(block)], block, strict=True):
-                hasher.update(row.view(np.uint8))  # bytes of any dtype, bfloat16 included
-    return [hasher.digest() for hasher in hashers]
+    pick = (lambda a: a) if lanes is None else (lambda a: a[lanes])
+    blocks = tuple(pick(jnp.reshape(v, (n, -1))).astype(jnp.float32) for v in leaves.values())
+    sizes = tuple(float(math.prod(v.shape[1:])) for v in leaves.values())
+    return pair_stats(blocks, tuple(pick(m) for m in means), sizes, tuple(identical), same, n, mesh)
 
 
-_UINTS = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint32}  # 8 bytes: two uint32 words
-PROBE_WORDS = 8  # words read per lane and leaf to tell lanes apart
-
-
-def _lane_words(leaf: jax.Array) -> jax.Array | None:
-    """``(N, P')`` uint32 words of each lane's bytes; None for a dtype left to the byte hash."""
-    dtype = jnp.dtype(leaf.dtype)
-    if dtype == jnp.bool_:
-        return jnp.reshape(leaf, (leaf.shape[0], -1)).astype(jnp.uint32)
-    numeric = jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
-    if not numeric or dtype.itemsize not in _UINTS or dtype.itemsize * 8 != dtype_bits(dtype):
-        return None  # complex, int4, ...
-    words = jax.lax.bitcast_convert_type(leaf, _UINTS[dtype.itemsize]).astype(jnp.uint32)
-    return jnp.reshape(words, (leaf.shape[0], -1))
-
-
-def probe(leaves: Sequence[jax.Array]) -> jax.Array:
-    """``(N, W)``: up to :data:`PROBE_WORDS` evenly spaced 32-bit words of each lane, per leaf.
-
-    A function of the lane's bytes alone, so lanes whose probes differ differ; random lanes
-    differ in their first word. Lanes whose probes agree are left to the byte hash.
-    """
-    columns = []
-    for leaf in leaves:
-        words = _lane_words(leaf)
-        if words is not None and words.shape[1]:
-            columns.append(words[:, np.unique(np.linspace(0, words.shape[1] - 1, PROBE_WORDS).astype(int))])
-    return jnp.concatenate(columns, axis=1) if columns else jnp.zeros((leaves[0].shape[0], 1), jnp.uint32)
-
-
-def lecun_std(leaf_shape: tuple[int, ...]) -> float:
-    """LeCun normal's std for one lane of a kernel ``(N, *receptive, fan_in, fan_out)``."""
-    return 1.0 / math.sqrt(math.prod(leaf_shape[1:-1]))
-
-
-@functools.partial(jax.jit, static_argnames="mesh")
-def _pair_stats(blocks: tuple[jax.Array, ...], weights: tuple[float, ...], same: jax.Array, mesh: Mesh | None):
-    """min / mean pairwise L2 and max |cosine| from the weighted Gram matrix of ``(N, P_i)`` blocks.
-
-    On a lane mesh each block is first re-split along P (an all-to-all), so every device
-    sums its slice of coordinates into an ``(N, N)`` partial Gram matrix (an all-reduce).
-    """
-    highest = jax.lax.Precision.HIGHEST
-    if mesh is not None:
-        blocks = tuple(jax.lax.with_sharding_constraint(x, coordinate_sharding(mesh)) for x in blocks)
-    gram = sum(w * jnp.matmul(x, x.T, precision=highest) for x, w in zip(blocks, weights, strict=True))
-    sq_norms = jnp.diag(gram)
-    d2 = jnp.maximum(sq_norms[:, None] + sq_norms[None, :] - 2.0 * gram, 0.0)
-    dist = jnp.where(same, 0.0, jnp.sqrt(d2))  # identical bytes: exactly 0, no rounding
-    n = gram.shape[0]
-    off_diagonal = ~jnp.eye(n, dtype=bool)
-    norms = jnp.sqrt(sq_norms)
-    denom = norms[:, None] * norms[None, :]
-    cosine = jnp.where(denom > 0, gram / jnp.where(denom > 0, denom, 1.0), 0.0)
-    nearest = jnp.min(jnp.where(off_diagonal, dist, jnp.inf), axis=1)
-    return (
-        jnp.min(nearest),
-        jnp.sum(dist) / (n * (n - 1)),
-        jnp.max(jnp.where(off_diagonal, jnp.abs(cosine), 0.0)),
-        nearest,
-    )
-
-
-@dataclass(frozen=True, eq=False)  # hashed by identity: one cached plan per shape
-class SamplePlan:
-    """The lanes and per-leaf coordinates behind the pairwise statistics, and each leaf's weight.
-
-    ``indices`` (lanes, per-leaf coordinates; None: all) go to the device as arguments.
-    """
-
-    indices: tuple[np.ndarray | None, tuple[np.ndarray | None, ...]]
-    weights: tuple[float, ...]
-    sample_lanes: int
-    sample_coords: int
-    exact: bool
-
-
-@functools.lru_cache(maxsize=256)
-def sample_plan(sizes: tuple[int, ...], n: int, budget: int, max_lanes: int, seed: int) -> SamplePlan:
-    """The plan for N lanes of leaves with ``sizes`` coordinates per lane (a function of its arguments)."""
-    coords = sum(sizes)
-    if n == 1:
-        return SamplePlan((None, (None,) * len(sizes)), (1.0,) * len(sizes), 1, coords, True)
-    rng = np.random.default_rng(seed)
-    lanes = None if n <= max_lanes else np.sort(rng.choice(n, max_lanes, replace=False)).astype(np.int32)
-    m = n if lanes is None else max_lanes
-    keep = coords if m * m * coords <= budget else max(1, budget // (m * m))
-    picks, weights = [], []
-    for size in sizes:
-        if keep < coords:
-            take = min(size, max(1, round(size * keep / coords)))
-            picks.append(np.sort(rng.choice(size, take, replace=False)).astype(np.int32))
-            weights.append(size / take)
-        else:
-            picks.append(None)
-            weights.append(1.0)
-    sample_coords = min(keep, coords)
-    return SamplePlan((lanes, tuple(picks)), tuple(weights), m, sample_coords, m == n and sample_coords == coords)
-
-
-def plan_for(leaves: Mapping[str, Any], budget: int, max_lanes: int, seed: int = 0) -> SamplePlan:
-    """:func:`sample_plan` for a mapping of ``(N, ...)`` leaves (arrays or shape structs)."""
-    sizes = tuple(math.prod(leaf.shape[1:]) for leaf in leaves.values())
-    return sample_plan(sizes, next(iter(leaves.values())).shape[0], budget, max_lanes, seed)
-
-
-def _pair_blocks(leaves: Mapping[str, jax.Array], indices) -> tuple[jax.Array, ...]:
-    """``(sampled lanes, sampled coordinates)`` float32 blocks, one per leaf."""
-    lanes, picks = indices
-    blocks = []
-    for leaf, pick in zip(leaves.values(), picks, strict=True):
-        flat = jnp.reshape(leaf, (leaf.shape[0], -1))
-        if lanes is not None:
-            flat = flat[lanes]
-        if pick is not None:
-            flat = flat[:, pick]
-        blocks.append(flat.astype(jnp.float32))
-    return tuple(blocks)
-
-
-def lane_stats(
-    leaves: Mapping[str, jax.Array], indices, weights: tuple[float, ...], kernel_names: tuple[str, ...], mesh
-) -> dict[str, Any]:
-    """Everything the report needs from the device, traceable: lane probes, kernel stds, pair stats.
+def lane_stats(leaves: Mapping[str, jax.Array], reference, lanes, mesh) -> dict[str, Any]:
+    """Everything the report needs from the device, traceable: probes, checksums, leaf stats, pair stats.
 
     Lanes with equal probes count as identical here (distance exactly 0); the host checks
     that against their bytes and recomputes the pair statistics if they were not.
     """
-    n = next(iter(leaves.values())).shape[0]
     words = probe(list(leaves.values()))
-    stats = {
-        "probe": words,
-        "kernel_std": tuple(jnp.std(jnp.reshape(leaves[k], (n, -1)).astype(jnp.float32), axis=1) for k in kernel_names),
-    }
-    if n > 1:
-        sub = words if indices[0] is None else words[indices[0]]
+    stats = {"probe": words, "checksum": checksum(list(leaves.values())), "leaves": leaf_stats(leaves, reference)}
+    if words.shape[0] > 1:
+        sub = words if lanes is None else words[lanes]
         same = jnp.all(sub[:, None, :] == sub[None, :, :], axis=-1)
-        stats["pairs"] = _pair_stats(_pair_blocks(leaves, indices), weights, same, mesh)
+        stats["pairs"] = _pairs(leaves, lanes, stats["leaves"]["mean"], stats["leaves"]["identical"], same, mesh)
     return stats
 
 
-_lane_stats = jax.jit(lane_stats, static_argnames=("weights", "kernel_names", "mesh"))
+_lane_stats = jax.jit(lane_stats, static_argnames="mesh")
 
 
-def _groups(rows: np.ndarray) -> np.ndarray:
-    """``(N,)`` ids, equal for equal rows of ``rows`` (compared as bytes)."""
-    rows = np.ascontiguousarray(rows)
-    return np.unique(rows.view(np.dtype((np.void, rows[0].nbytes))).reshape(-1), return_inverse=True)[1]
+def _duplicates(ids: np.ndarray, limit: int = 3) -> str:
+    first: dict[int, int] = {}
+    pairs = []
+    for lane, group in enumerate(ids.tolist()):
+        if group in first:
+            pairs.append(f"lane {lane} = lane {first[group]}")
+        first.setdefault(group, lane)
+    return ", ".join(pairs[:limit]) + (", ..." if len(pairs) > limit else "")
+
+
+def _distinct(leaves, plan: LanePlan, stats) -> tuple[int, np.ndarray, Any]:
+    """Distinct lanes by their bytes, each lane's group, and pair stats corrected for probe collisions."""
+    n = len(stats["probe"])
+    groups, pairs = _groups(np.asarray(stats["probe"])), stats.get("pairs")
+    if groups.max() + 1 == n:
+        return n, groups, pairs
+    ids = _groups(np.frombuffer(b"".join(lane_hashes(leaves)), np.uint8).reshape(n, -1))
+    lanes = np.arange(n) if plan.lanes is None else plan.lanes
+    if pairs is not None and len(np.unique(ids[lanes])) != len(np.unique(groups[lanes])):
+        same = jnp.asarray(ids[lanes][:, None] == ids[lanes][None, :])
+        leaf = stats["leaves"]
+        mesh = mesh_of(next(iter(leaves.values())))
+        pairs = jax.device_get(_pairs(leaves, plan.lanes, leaf["mean"], leaf["identical"], same, mesh))
+    return int(ids.max()) + 1, ids, pairs
+
+
+def _drawn(name: str, names: list[str], leaf: Mapping[str, Any]) -> bool:
+    """Whether the reference model's ``name`` varies: a random leaf, not a constant one."""
+    return float(leaf["ref_std"][names.index(name)]) > 0
 
 
 def diversity_report(
-    leaves: Mapping[str, jax.Array], plan: SamplePlan, promised: Mapping[str, float], stats: Mapping[str, Any]
+    leaves: Mapping[str, Any], plan: LanePlan, stats: Mapping[str, Any], false_alarm: float = DEFAULT_FALSE_ALARM
 ) -> DiversityReport:
     """The report from :func:`lane_stats`' output, on the host (``stats`` as host arrays)."""
-    n = next(iter(leaves.values())).shape[0]
-    coords = sum(math.prod(leaf.shape[1:]) for leaf in leaves.values())
-    groups = _groups(np.asarray(stats["probe"]))
-    distinct, pairs = int(groups.max()) + 1, stats.get("pairs")
-    if distinct < n:  # equal probes: the bytes decide
-        ids = _groups(np.frombuffer(b"".join(lane_hashes(leaves)), np.uint8).reshape(n, -1))
-        distinct = int(ids.max()) + 1
-        lanes = np.arange(n) if plan.indices[0] is None else plan.indices[0]
-        if pairs is not None and len(np.unique(ids[lanes])) != len(np.unique(groups[lanes])):
-            same = jnp.asarray(ids[lanes][:, None] == ids[lanes][None, :])
-            mesh = mesh_of(next(iter(leaves.values())))
-            pairs = jax.device_get(_pair_stats(_pair_blocks(leaves, plan.indices), plan.weights, same, mesh))
+    names, n = list(leaves), len(stats["probe"])
+    sizes = [math.prod(v.shape[1:]) for v in leaves.values()]
+    distinct, ids, pairs = _distinct(leaves, plan, stats)
+    leaf = stats["leaves"]
+    checked = fidelity(names, sizes, leaf, false_alarm) if "matches" in leaf else None
+    deterministic = checked["deterministic_leaves"] if checked else []
+    identical = [k for k, same in zip(names, leaf["identical"], strict=True) if same]
+    random = [i for i, k in enumerate(names) if k not in identical]
+    dims = effective_coords([sizes[i] for i in random], [np.mean(np.square(leaf["std"][i])) for i in random])
+    typical, threshold = independence_null(plan.sample_lanes, dims - len(random), false_alarm)
+    p = {} if pairs is None else dict(zip(PAIR_SCALARS, np.asarray(pairs["scalars"], np.float64).tolist(), strict=True))
 
-    lo = hi = tol = None
-    if promised:
-        ratios = np.concatenate([std / promised[k] for k, std in zip(promised, stats["kernel_std"], strict=True)])
-        # six standard errors of a sample std over this many values, never below 5 %
-        tol = max(0.0, *(max(0.05, 6.0 / math.sqrt(2 * math.prod(leaves[k].shape[1:]))) for k in promised))
-        lo, hi = float(ratios.min()), float(ratios.max())
-
-    stat_values, nearest = (None, None, None), None
-    if pairs is not None:
-        *stat_values, nearest = pairs
-        stat_values = tuple(float(s) for s in stat_values)
-        nearest = np.asarray(nearest) if plan.exact else None
-
-    scale_ok = tol is None or (abs(lo - 1) <= tol and abs(hi - 1) <= tol)
+    reason = ""
     if distinct < n:
+        if checked and distinct == 1 and len(deterministic) == len(names):
+            reason = (
+                f"all {n} lanes identical because the initializer is deterministic: a model built with an "
+                f"independent key equals them too ({', '.join(names)}); the ensemble is one model, not {n}"
+            )
+        elif distinct == 1:
+            reason = f"all {n} lanes identical: was nnx.split_rngs forgotten?"
+        else:
+            reason = f"only {distinct} of {n} lanes distinct: some lanes share a key ({_duplicates(ids)})"
+    elif checked and n > 1 and (shared := [k for k in identical if k not in deterministic and _drawn(k, names, leaf)]):
         reason = (
-            f"all {n} lanes identical: was nnx.split_rngs forgotten?"
-            if distinct == 1
-            else f"only {distinct} of {n} lanes distinct: some lanes share a key"
+            f"{shared[0]}: all {n} lanes identical, but a model built with an independent key differs: "
+            "the factory does not draw it from its rngs"
         )
-    elif not scale_ok:
-        reason = f"lane kernel std is {lo:.3g}..{hi:.3g}x its initializer's promise (tolerance ±{tol:.3g})"
-    else:
-        reason = ""
+    elif checked and checked["reason"]:
+        reason = checked["reason"]
+    elif pairs is not None and p["independence_cosine"] > threshold:
+        i, j = (int(k) if plan.lanes is None else int(plan.lanes[int(k)]) for k in (p["lane_a"], p["lane_b"]))
+        reason = (
+            f"lanes {min(i, j)} and {max(i, j)} are correlated: |cos| {p['independence_cosine']:.3g} (leaf means "
+            f"out) over {dims:.0f} effective coordinates, above {threshold:.3g} (independent lanes: about "
+            f"{typical:.3g}; false-alarm rate {false_alarm:g})"
+        )
     return DiversityReport(
         lanes=n,
         distinct_lanes=distinct,
         pairs=n * (n - 1) // 2,
-        min_pairwise_l2=stat_values[0],
-        mean_pairwise_l2=stat_values[1],
-        max_abs_cosine=stat_values[2],
+        over_pairs=plan.over_pairs if n > 1 else 0,
+        min_pairwise_l2=p.get("min_l2"),
+        mean_pairwise_l2=p.get("mean_l2"),
+        mean_pairwise_l2_stderr=None if plan.exact else p.get("mean_l2_stderr"),
+        max_abs_cosine=p.get("max_abs_cosine"),
         exact=plan.exact,
         sample_lanes=plan.sample_lanes,
-        sample_coords=plan.sample_coords,
-        coords=coords,
-        scale_ratio_min=lo,
-        scale_ratio_max=hi,
-        scale_tolerance=tol,
+        sample_coords=sum(sizes),
+        coords=sum(sizes),
+        independence_cosine=p.get("independence_cosine"),
+        independence_null=None if pairs is None or math.isnan(typical) else typical,
+        independence_threshold=None if pairs is None else threshold,
+        false_alarm_rate=false_alarm,
+        scale_reference="model" if checked else None,
+        scale_ratio_min=checked["scale_ratio_min"] if checked else None,
+        scale_ratio_max=checked["scale_ratio_max"] if checked else None,
+        scale_tolerance=checked["scale_tolerance"] if checked else None,
+        deterministic_leaves=deterministic,
         ok=not reason,
         reason=reason,
-        nearest_l2=nearest,
+        nearest_l2=np.asarray(pairs["nearest"]) if pairs is not None and plan.exact else None,
+        digests=lane_digests(leaves, stats["probe"], stats["checksum"]),
     )
-
-
-def default_promise(leaves: Mapping[str, Any]) -> dict[str, float]:
-    """LeCun normal's std for every leaf whose name ends in ``kernel``."""
-    return {k: lecun_std(v.shape) for k, v in kernels(leaves).items()}
 
 
 def lane_diversity(
     leaves: Mapping[str, jax.Array],
-    promised_std: Mapping[str, float] | None = None,
+    reference: Mapping[str, jax.Array] | None = None,
     *,
     budget: int = DEFAULT_BUDGET,
     max_lanes: int = DEFAULT_MAX_LANES,
+    false_alarm: float = DEFAULT_FALSE_ALARM,
     seed: int = 0,
 ) -> DiversityReport:
     """Diversity of the lanes (axis 0) of ``leaves``, a mapping of name -> ``(N, ...)`` array.
 
+    ``reference``: one model of the same factory built with an independent key
+    (:func:`sweeper.core.reference.reference_model`), name -> leaf without the lane axis;
+    without it there is no scale-fidelity verdict and no deterministic-initializer diagnosis.
     The arrays may be split over a lane mesh; they are then measured in place.
-
-    ``promised_std`` maps kernel leaf names to the std their initializer promises; by
-    default every leaf whose name ends in ``kernel`` is held to LeCun normal.
     """
-    promised = default_promise(leaves) if promised_std is None else dict(promised_std)
+    leaves = {k: leaves[k] for k in sorted(leaves)}  # the order jit gives a dict's leaves
     plan = plan_for(leaves, budget, max_lanes, seed)
     mesh = mesh_of(next(iter(leaves.values())))
-    stats = _lane_stats(dict(leaves), plan.indices, weights=plan.weights, kernel_names=tuple(promised), mesh=mesh)
-    return diversity_report(leaves, plan, promised, jax.device_get(stats))
+    ref = None if reference is None else {k: reference[k] for k in leaves}
+    stats = _lane_stats(leaves, ref, plan.lanes, mesh=mesh)
+    return diversity_report(leaves, plan, jax.device_get(stats), false_alarm)

@@ -9,8 +9,9 @@ The one way to build an ensemble is :func:`vmap_constructor`, Flax's recipe::
 
 Every parameter leaf gains a leading lane axis of size N; with ``devices=k`` that axis is
 split over k devices (:mod:`sweeper.core.sharding`). The other constructors exist only to be
-compared with it: ``loop`` is the serial baseline, the two ``pitfall_*``
-constructors are the silent mistakes that :mod:`sweeper.core.diversity` must catch.
+compared with it: ``loop`` is the serial baseline, the ``pitfall_*`` constructors are
+the silent mistakes that :mod:`sweeper.core.checks` and :mod:`sweeper.core.diversity` must
+catch. Every builder takes ``param_dtype`` (float32, bfloat16, float16), passed to the model.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from sweeper.core.models import Factory, resolve_model
+from sweeper.core.models import Factory, resolve_model, with_param_dtype
 from sweeper.core.sharding import check_lanes, lane_mesh, lane_sharding
 
 Make = Callable[[nnx.Rngs], nnx.Module]
@@ -66,10 +67,23 @@ def pitfall_no_split(factory: Factory, n: int, features: int) -> Make:
     return make
 
 
+def pitfall_average(factory: Factory, n: int, features: int) -> Make:
+    """Pitfall: the recipe, then every parameter averaged over the lanes: one model, not N."""
+    make = vmap_constructor(factory, n, features)
+
+    def averaged(rngs: nnx.Rngs) -> nnx.Module:
+        graphdef, params, rest = nnx.split(make(rngs), nnx.Param, ...)
+        mean = jax.tree.map(lambda x: jnp.mean(x, axis=0, dtype=jnp.float32).astype(x.dtype), params)
+        return nnx.merge(graphdef, mean, rest)
+
+    return averaged
+
+
 TRACED_CONSTRUCTORS: dict[str, Callable[[Factory, int, int], Make]] = {
     "vmap": vmap_constructor,
     "pitfall_broadcast": pitfall_broadcast,
     "pitfall_no_split": pitfall_no_split,
+    "pitfall_average": pitfall_average,
 }
 CONSTRUCTORS = (*TRACED_CONSTRUCTORS, "loop")
 
@@ -102,19 +116,21 @@ class CompiledBuilder:
         return nnx.merge(self.graphdef, self.executable(jax.random.key(seed)))
 
 
-def _make(model: str | Factory, constructor: str, n: int, features: int) -> Make:
+def _make(model: str | Factory, constructor: str, n: int, features: int, param_dtype: str) -> Make:
     if constructor not in TRACED_CONSTRUCTORS:
         raise ValueError(f"constructor={constructor!r}: expected one of {list(TRACED_CONSTRUCTORS)}")
-    return TRACED_CONSTRUCTORS[constructor](resolve_model(model), n, features)
+    return TRACED_CONSTRUCTORS[constructor](with_param_dtype(resolve_model(model), param_dtype), n, features)
 
 
 @functools.lru_cache(maxsize=128)
-def abstract_ensemble(model: str | Factory, constructor: str, n: int, features: int) -> nnx.Module:
+def abstract_ensemble(
+    model: str | Factory, constructor: str, n: int, features: int, param_dtype: str = "float32"
+) -> nnx.Module:
     """The ensemble traced with ``nnx.eval_shape``: every shape and dtype, no memory.
 
     ``loop`` stacks the same layout as ``vmap``, so it shares its abstract form.
     """
-    make = _make(model, "vmap" if constructor == "loop" else constructor, n, features)
+    make = _make(model, "vmap" if constructor == "loop" else constructor, n, features, param_dtype)
     try:
         return nnx.eval_shape(lambda: make(nnx.Rngs(0)))
     except Exception as err:
@@ -129,7 +145,7 @@ def abstract_ensemble(model: str | Factory, constructor: str, n: int, features: 
 
 @functools.lru_cache(maxsize=128)
 def compiled_builder(
-    model: str | Factory, constructor: str, n: int, features: int, devices: int = 1
+    model: str | Factory, constructor: str, n: int, features: int, devices: int = 1, param_dtype: str = "float32"
 ) -> CompiledBuilder:
     """Trace and compile the builder for one shape; cached, so each shape pays once.
 
@@ -140,8 +156,8 @@ def compiled_builder(
     start = time.perf_counter()
     if devices > 1:
         check_lanes(n, devices)
-    graphdef, abstract = nnx.split(abstract_ensemble(model, constructor, n, features))
-    make = _make(model, constructor, n, features)
+    graphdef, abstract = nnx.split(abstract_ensemble(model, constructor, n, features, param_dtype))
+    make = _make(model, constructor, n, features, param_dtype)
 
     def build_state(key: jax.Array) -> Any:
         return nnx.state(make(nnx.Rngs(key)))
@@ -152,12 +168,15 @@ def compiled_builder(
     return CompiledBuilder(graphdef, abstract, executable, time.perf_counter() - start, devices)
 
 
-def loop_build(seed: int, n: int, features: int, model: str | Factory = "linear") -> nnx.Module:
+def loop_build(
+    seed: int, n: int, features: int, model: str | Factory = "linear", param_dtype: str = "float32"
+) -> nnx.Module:
     """Baseline: N models built one by one with ``nnx.Rngs(seed + i)``, then stacked.
 
     Same Module layout as the vmapped build, but serial: its cost grows linearly with N.
+    Seeds ``s`` and ``s + 1`` share N - 1 lanes; the sweep summary reports them.
     """
-    factory = resolve_model(model)
+    factory = with_param_dtype(resolve_model(model), param_dtype)
     graphdef = None
     states = []
     for i in range(n):
@@ -183,6 +202,7 @@ def build_ensemble(
     model: str | Factory = "linear",
     constructor: str = "vmap",
     devices: int = 1,
+    param_dtype: str = "float32",
 ) -> nnx.Module:
     """Build N = ``num_inits`` models of width F = ``features`` as one stacked Module.
 
@@ -193,8 +213,8 @@ def build_ensemble(
     """
     seed, n, features = int(seed), int(num_inits), int(features)
     if constructor == "loop":
-        return shard_lanes(loop_build(seed, n, features, model), devices)
-    return compiled_builder(model, constructor, n, features, devices)(seed)
+        return shard_lanes(loop_build(seed, n, features, model, param_dtype), devices)
+    return compiled_builder(model, constructor, n, features, devices, param_dtype)(seed)
 
 
 def batched_init_count(seed, num_inits, features) -> jax.Array:
@@ -220,14 +240,15 @@ def timed_build(
     model: str | Factory = "linear",
     constructor: str = "vmap",
     devices: int = 1,
+    param_dtype: str = "float32",
 ) -> TimedBuild:
     """:func:`build_ensemble` with trace+compile time kept apart from run time."""
     start = time.perf_counter()
     if constructor == "loop":
-        ensemble = shard_lanes(loop_build(seed, n, features, model), devices)
+        ensemble = shard_lanes(loop_build(seed, n, features, model, param_dtype), devices)
         jax.block_until_ready(nnx.state(ensemble))
         return TimedBuild(ensemble, 0.0, time.perf_counter() - start)
-    builder = compiled_builder(model, constructor, n, features, devices)
+    builder = compiled_builder(model, constructor, n, features, devices, param_dtype)
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
     ensemble = builder(seed)

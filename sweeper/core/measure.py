@@ -1,10 +1,11 @@
 """One executable per shape measures a built ensemble.
 
-Everything a job reads off the device (lane probes, per-lane kernel means and
-stds, the Gram pair statistics, the forward pass's spread and finiteness, the histogram
-sample) comes from one compiled function and reaches the host in one transfer. Like
-:func:`sweeper.core.ensemble.compiled_builder` it is compiled once per shape: the graph, the
-leaves' shapes, dtypes and shardings, F, B and the diversity budget.
+Everything a job reads off the device (lane probes and checksums, per-leaf lane means and
+stds, the reference model's, the Gram pair statistics, the forward pass's spread and
+finiteness, the histogram sample) comes from one compiled function and reaches the host in
+one transfer. Like :func:`sweeper.core.ensemble.compiled_builder` it is compiled once per
+shape: the graph, the leaves' shapes, dtypes and shardings, F, B, the diversity budget and
+the model (the reference model is built inside, from a key derived from the seed).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sweeper.core.diversity import DEFAULT_MAX_LANES, SamplePlan, default_promise, lane_stats, plan_for
+from sweeper.core.diversity import DEFAULT_MAX_LANES, lane_stats, plan_for
 from sweeper.core.ensemble import compiler_options
 from sweeper.core.forward import apply_lanes, forward_input, forward_summary
+from sweeper.core.models import Factory
+from sweeper.core.pairs import LanePlan
+from sweeper.core.reference import reference_key, reference_params
 from sweeper.core.sharding import mesh_of
 from sweeper.core.tree import flat_params, kernels
 
@@ -39,54 +43,68 @@ def state_spec(state: Any) -> StateSpec:
 
 @dataclass(frozen=True)
 class CompiledMeasure:
-    """The measurements of one shape, compiled; call it with the ensemble's ``nnx.State``."""
+    """The measurements of one shape, compiled; call it with the ensemble's ``nnx.State`` and seed."""
 
     executable: Any
-    plan: SamplePlan  # the lanes and coordinates behind the pairwise statistics
-    promised: dict[str, float]  # kernel leaf -> the std its initializer promises
+    plan: LanePlan  # the lanes behind the pairwise statistics
     x: np.ndarray  # the forward pass's input batch (B, F)
     forward_shape: tuple[int, ...]  # (N, B, F_out)
     compile_s: float
+    first_kernel: int | None  # the position of the first kernel among the leaves: the lane table's
 
-    def __call__(self, state: Any) -> dict[str, Any]:
+    def __call__(self, state: Any, seed: int = 0) -> dict[str, Any]:
         """Every statistic as host arrays: ``diversity`` (for :func:`diversity_report`),
         ``forward`` (spread, finite) and, with a kernel, ``lane_mean``, ``lane_std``, ``sample``."""
-        return jax.device_get(self.executable(state, self.plan.indices, self.x))
+        stats = jax.device_get(self.executable(state, self.plan.lanes, self.x, np.uint32(seed)))
+        if self.first_kernel is not None:
+            leaves = stats["diversity"]["leaves"]
+            stats["lane_mean"], stats["lane_std"] = leaves["mean"][self.first_kernel], leaves["std"][self.first_kernel]
+        return stats
 
 
 @functools.lru_cache(maxsize=128)
 def compiled_measure(
-    graphdef: Any, spec: StateSpec, features: int, batch: int, budget: int, max_lanes: int = DEFAULT_MAX_LANES
+    graphdef: Any,
+    spec: StateSpec,
+    features: int,
+    batch: int,
+    budget: int,
+    max_lanes: int = DEFAULT_MAX_LANES,
+    model: str | Factory | None = None,
+    param_dtype: str = "float32",
 ) -> CompiledMeasure:
-    """Trace and compile the measurements for one shape; cached, so each shape pays once."""
+    """Trace and compile the measurements for one shape; cached, so each shape pays once.
+
+    With ``model``, the lanes are held to one model of it built with an independent key.
+    """
     start = time.perf_counter()
     treedef, specs = spec
     avals = [jax.ShapeDtypeStruct(shape, dtype, weak_type=weak, sharding=where) for shape, dtype, weak, where in specs]
     abstract = jax.tree.unflatten(treedef, avals)
     leaves = flat_params(nnx.merge(graphdef, abstract))
-    n = next(iter(leaves.values())).shape[0]
-    plan, promised = plan_for(leaves, budget, max_lanes), default_promise(leaves)
+    plan = plan_for(leaves, budget, max_lanes)
     first = next(iter(kernels(leaves)), None)
     mesh = mesh_of(next(iter(leaves.values())))
     forward_shape = []
 
-    def measure(state, indices, x):
+    def measure(state, lanes, x, seed):
         ensemble = nnx.merge(graphdef, state)
         leaves = flat_params(ensemble)
-        out = {"diversity": lane_stats(leaves, indices, plan.weights, tuple(promised), mesh)}
+        reference = None if model is None else reference_params(reference_key(seed), features, model, param_dtype)
+        diversity = lane_stats(leaves, reference, lanes, mesh)
+        out = {"diversity": diversity}
         if first is not None:
-            lanes = jnp.reshape(leaves[first], (n, -1))
-            out["lane_mean"], out["lane_std"] = jnp.mean(lanes, axis=1), jnp.std(lanes, axis=1)
             flat = jnp.reshape(leaves[first], (-1,))
             out["sample"] = flat[:: max(1, flat.size // HISTOGRAM_VALUES)]
-        outputs = apply_lanes(ensemble, x)
+        outputs = apply_lanes(ensemble, x.astype(next(iter(leaves.values())).dtype))  # the parameters' dtype
         forward_shape.extend(outputs.shape)  # known while tracing
         out["forward"] = forward_summary(outputs)
         return out
 
     x = forward_input(features, batch)
-    executable = jax.jit(measure).lower(abstract, plan.indices, x).compile(compiler_options())
-    return CompiledMeasure(executable, plan, promised, x, tuple(forward_shape), time.perf_counter() - start)
+    executable = jax.jit(measure).lower(abstract, plan.lanes, x, np.uint32(0)).compile(compiler_options())
+    at = None if first is None else list(leaves).index(first)
+    return CompiledMeasure(executable, plan, x, tuple(forward_shape), time.perf_counter() - start, at)
 
 
 def lane_rows(stats: Mapping[str, Any], nearest: np.ndarray | None) -> list[dict[str, Any]]:

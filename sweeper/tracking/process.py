@@ -1,175 +1,162 @@
 """W&B in a process of its own, so that a sweep's jobs never wait on W&B.
 
-Under the default launcher a sweep starts one tracker process (``python -m
-sweeper.tracking.server``) beside it, on the machine's other core. A job hands over its
-run's start, its metrics and its finish, and computes meanwhile; the tracker carries them
-out with :class:`sweeper.tracking.wandb_run.Run`, exactly as the job would in its own process. The
-job waits only for its run's directory, which its record names; a run start jumps the
-queue of finishes so that this wait stays short. Before the summary is read, every run is
-finished (:meth:`Tracker.drain`). The sweep's plots and its own run are made here too, with
-matplotlib loaded while the jobs ran.
-
-The tracker ignores SIGINT and SIGTERM: a Ctrl-C or a scheduler's signal reaches the sweep,
-which records its job as interrupted and has the tracker finish that run with exit code 1.
-If the sweep dies without a word (SIGKILL), the tracker reads the end of its pipe and
-finishes every open run with exit code 1.
-
-Messages are pickled tuples ``(op, key, wants_reply, args)`` on the tracker's stdin;
-replies ``(key, ok, value)`` come back on its stdout, which nothing else writes to.
+Under the default launcher a sweep starts a one-worker process pool before the app
+loads JAX; the worker (:mod:`sweeper.tracking.worker`, a fresh interpreter that never
+inherits JAX) loads W&B and matplotlib meanwhile, on the machine's other core. A job
+chooses its run's id, hands over its run's start, metrics and finish, and goes on; the
+finish writes the job's final record (:class:`sweeper.tracking.job_run.JobRun`). Before
+the summary is read, :func:`drain` waits for every hand-over. If the W&B process dies,
+the jobs whose runs it had open are recorded as failed with a ``wandb_error`` (so
+``resume=true`` redoes them), one line says so, and the next job starts a new process.
+Single runs and the other launchers log from the job's own process.
 """
 
 from __future__ import annotations
 
-import atexit
-import itertools
-import pickle
-import subprocess
+import json
+import multiprocessing
+import os
 import sys
-import threading
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, NamedTuple
 
-from sweeper.interrupts import shielded
-from sweeper.tracking.wandb_run import Run, TrackerSettings
+from sweeper.interrupts import shielded, signals_blocked
+from sweeper.records import one_line, write_record
+from sweeper.tracking import worker
+from sweeper.tracking.job_run import JobRun, new_run_id, tracked
+from sweeper.tracking.wandb_run import TrackerSettings
 
 
-class TrackerError(RuntimeError):
-    """The tracker process failed a request, or is gone."""
+class Handover(NamedTuple):
+    future: Future
+    pool: ProcessPoolExecutor
+    if_failed: Callable[[BaseException], None] | None  # what to do in this process if it failed
 
 
-class Tracker:
-    """The sweep's end of the tracker process."""
+_pool: ProcessPoolExecutor | None = None
+_pending: list[Handover] = []  # hand-overs not yet settled
+_dead: set[ProcessPoolExecutor] = set()  # pools whose process died (reported once each)
 
-    def __init__(self) -> None:
-        command = [sys.executable, "-m", "sweeper.tracking.server"]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.keys = itertools.count()
-        self.replies: dict[int, tuple[bool, Any]] = {}
-        self.sending, self.reading = threading.Lock(), threading.Lock()  # a thread-pool launcher's jobs share the pipes
-        self.closed = False
 
-    @property
-    def alive(self) -> bool:
-        return not self.closed and self.process.poll() is None
+def start() -> ProcessPoolExecutor:
+    """The sweep's W&B process, started now (its worker starts with SIGINT and SIGTERM blocked)."""
+    global _pool
+    if _pool is None or _pool in _dead:
+        with signals_blocked():
+            _pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),  # a fresh interpreter: never a copy of JAX's state
+                initializer=worker.init,
+                initargs=(os.getpid(),),
+            )
+            _submit(_pool, worker.ready)  # a pool starts its worker at the first submission
+    return _pool
 
-    def send(self, op: str, args: tuple = (), key: int | None = None, wants_reply: bool = False) -> int:
-        key = next(self.keys) if key is None else key
-        with shielded(), self.sending:  # a signal must not cut a message in half
-            try:
-                pickle.dump((op, key, wants_reply, args), self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                self.process.stdin.flush()
-            except (BrokenPipeError, OSError) as err:
-                raise TrackerError(f"the W&B tracker process is gone ({type(err).__name__})") from err
-        return key
 
-    def reply(self, key: int) -> Any:
-        """The reply to request ``key``; raises :class:`TrackerError` if it failed."""
-        with shielded(), self.reading:
-            while key not in self.replies:
-                try:
-                    got, ok, value = pickle.load(self.process.stdout)
-                except (EOFError, OSError, pickle.UnpicklingError) as err:
-                    raise TrackerError(f"the W&B tracker process is gone (exit status {self.process.poll()})") from err
-                self.replies[got] = (ok, value)
-        ok, value = self.replies.pop(key)
-        if not ok:
-            raise TrackerError(value)
-        return value
+def current() -> ProcessPoolExecutor | None:
+    """The sweep's W&B process, if it has one (restarted if it died)."""
+    _settle()
+    return None if _pool is None else start()
 
-    def report_sweep(self, *args) -> str | None:
-        """:func:`sweeper.tracking.wandb_run.report_sweep`, in the tracker process."""
-        return self.reply(self.send("report_sweep", args, wants_reply=True))
 
-    def drain(self) -> None:
-        """Return once every request sent so far has been carried out."""
-        self.reply(self.send("drain", wants_reply=True))
+def _submit(pool: ProcessPoolExecutor, fn: Callable, *args, if_failed=None) -> Future:
+    try:
+        with shielded():  # a signal must not cut a hand-over in half
+            future = pool.submit(fn, *args)
+    except RuntimeError as err:  # BrokenProcessPool, or a pool shut down
+        future = Future()
+        future.set_exception(err)
+        _check_alive(pool, err)
+    _pending.append(Handover(future, pool, if_failed))
+    return future
 
-    def close(self) -> None:
-        """Finish what is open and let the process go; W&B's own shutdown runs on as this one exits."""
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.reply(self.send("close", wants_reply=True))
-        except TrackerError as err:
-            print(f"sweeper: {err}", file=sys.stderr)
-        self.process.stdin.close()
-        self.process.stdout.close()  # nothing more to read: every reply is in
+
+def _settle(block: bool = False) -> None:
+    """Deal with the hand-overs that are done (all of them, with ``block``): a failed finish records its run as lost."""
+    if block:
+        wait([h.future for h in _pending])
+    still = []
+    for h in _pending:
+        if not h.future.done():
+            still.append(h)
+            continue
+        err = RuntimeError("cancelled") if h.future.cancelled() else h.future.exception()
+        _check_alive(h.pool, err)
+        if err is not None and h.if_failed is not None:
+            h.if_failed(err)
+    _pending[:] = still
+
+
+def _check_alive(pool: ProcessPoolExecutor, err: BaseException | None) -> None:
+    """A pool's process that died is reported in one line, once."""
+    if isinstance(err, BrokenProcessPool) and pool not in _dead:
+        _dead.add(pool)
+        print(
+            f"sweeper: the W&B process died ({one_line(err)}); the runs it had open are recorded as "
+            "not finished (resume=true redoes them), and the next job starts a new one",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 class RemoteRun:
-    """:class:`sweeper.tracking.wandb_run.Run`'s interface, carried out by the tracker process."""
+    """:class:`sweeper.tracking.job_run.JobRun`'s interface, carried out by the W&B process; nothing waits."""
 
-    def __init__(
-        self,
-        tracker: Tracker,
-        settings: TrackerSettings,
-        name: str,
-        config: dict,
-        job_type: str | None = None,
-        run_id: str | None = None,
-    ):
-        self.tracker, self.args = tracker, (settings, name, config, job_type, run_id)
-        self.exit_code = 1
-        self.key: int | None = None
+    def __init__(self, pool: ProcessPoolExecutor, settings: TrackerSettings, name: str, config: dict, run_id: str):
+        self.pool, self.id = pool, run_id
+        self.path = None  # known once the W&B process starts the run: its final record names it
+        _submit(pool, worker.start, self.id, settings, name, config)
 
-    def __enter__(self) -> RemoteRun:
-        self.key = self.tracker.send("start", self.args, wants_reply=True)
-        return self
+    def log(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample) -> None:
+        _submit(self.pool, worker.log, self.id, record, lanes, kernel_sample)
 
-    @property
-    def path(self) -> str | None:
-        if not hasattr(self, "_path"):
-            self._path = self.tracker.reply(self.key)
-        return self._path
+    def finish(self, record: dict[str, Any], output_dir: str) -> None:
+        """Handed over: the W&B process writes the final record; if it cannot, :func:`drain` records the run as lost."""
 
-    def succeed(self) -> None:
-        self.exit_code = 0
+        def lost(err: BaseException) -> None:
+            error = f"W&B: the W&B process could not finish run {self.id} ({one_line(err)})"
+            write_record(Path(output_dir), tracked(record, self.id, None, False, error))
 
-    def log_job(self, record: dict, lanes: list, kernel_sample, output_dir) -> None:
-        """Sent, not awaited: a W&B failure fails the job, and the tracker rewrites its record."""
-        self.tracker.send("call", ("log_job", record, lanes, kernel_sample, output_dir), key=self.key)
-
-    def __exit__(self, *exc) -> None:
-        if self.key is not None:
-            self.tracker.send("finish", (self.exit_code if exc[0] is None else 1,), key=self.key)
-
-
-_tracker: Tracker | None = None
-_started: list[Tracker] = []
-
-
-@atexit.register  # registered first, so it runs last: the W&B shutdown overlaps this process's own
-def _reap() -> None:
-    for tracker in _started:
-        tracker.close()
-        tracker.process.wait()
-
-
-def start() -> Tracker:
-    """The sweep's tracker process, started on the first call."""
-    global _tracker
-    if _tracker is None or not _tracker.alive:
-        _tracker = Tracker()
-        _started.append(_tracker)
-    return _tracker
-
-
-def current() -> Tracker | None:
-    """The live tracker process of this sweep, if it has one."""
-    return _tracker if _tracker is not None and _tracker.alive else None
-
-
-def stop() -> None:
-    global _tracker
-    if _tracker is not None:
-        _tracker.close()
-        _tracker = None
+        _submit(self.pool, worker.finish, self.id, record, output_dir, if_failed=lost)
 
 
 def open_run(
-    settings: TrackerSettings, name: str, config: dict, job_type: str | None = None, run_id: str | None = None
-) -> Run | RemoteRun:
-    """A run through the sweep's tracker process if there is one, else in this process."""
-    tracker = current()
-    args = (settings, name, config, job_type, run_id)
-    return Run(*args) if tracker is None else RemoteRun(tracker, *args)
+    settings: TrackerSettings, name: str, config: dict[str, Any], run_id: str | None = None
+) -> JobRun | RemoteRun:
+    """A job's run (its id chosen by the job), through the sweep's W&B process if there is one, else in this process."""
+    run_id = run_id or new_run_id()
+    pool = current()
+    if pool is not None:
+        run = RemoteRun(pool, settings, name, config, run_id)
+        if pool in _dead:  # found dead as the run was handed over: a new process starts it
+            run = RemoteRun(start(), settings, name, config, run_id)
+        return run
+    run = JobRun(settings, name, config, run_id)
+    run.start()
+    return run
+
+
+def drain() -> None:
+    """Return once every hand-over so far is carried out, or recorded as lost."""
+    _settle(block=True)
+
+
+def report_sweep(*args) -> str | None:
+    """:func:`sweeper.tracking.wandb_run.report_sweep`, in the W&B process (matplotlib is loaded there)."""
+    return start().submit(worker.report_sweep, *args).result()  # restarted if it died
+
+
+def stop() -> None:
+    """Drain, then let the W&B process go (it finishes W&B's own shutdown as it ends)."""
+    global _pool
+    if _pool is None:
+        return
+    drain()
+    if where := os.environ.get("SWEEPER_TRACKER_PROFILE"):  # for the sweep benchmark
+        busy = _pool.submit(worker.busy_seconds).result()
+        Path(where).write_text(json.dumps({"busy_s": busy}))
+    _pool.shutdown()
+    _pool = None

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.interrupts import Interrupted, shielded
-from sweeper.records import one_line, write_record
+
+USER_DATA_DIR = os.environ.get("WANDB_DATA_DIR")  # else W&B's staging files stay with the runs, not in ~/.local
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,6 @@ class Run:
         self.settings, self.name, self.config, self.run_id = settings, name, config, run_id
         self.job_type = job_type or settings.job_type
         self.exit_code = 1
-        self.log_failed = False  # a job whose metrics W&B refused has failed: its run too
         self.run = None
 
     def __enter__(self) -> Run:
@@ -86,6 +86,8 @@ class Run:
         Path(s.dir).mkdir(parents=True, exist_ok=True)
         if not os.access(s.dir, os.W_OK):  # W&B would silently fall back to /tmp
             raise PermissionError(f"the W&B directory {s.dir} is not writable")
+        if USER_DATA_DIR is None:  # W&B stages each table's file there; offline, `wandb sync` reads it back later
+            os.environ["WANDB_DATA_DIR"] = str(Path(s.dir, "wandb", "data").resolve())
         try:
             with shielded():
                 self.run = wandb.init(
@@ -110,13 +112,15 @@ class Run:
         return self
 
     def succeed(self) -> None:
-        if not self.log_failed:
-            self.exit_code = 0
+        self.exit_code = 0
 
     def __exit__(self, *exc) -> None:
+        self.finish(self.exit_code if exc[0] is None else 1)
+
+    def finish(self, exit_code: int) -> None:
         if self.run is not None:
             with shielded():
-                self.run.finish(exit_code=self.exit_code if exc[0] is None else 1)
+                self.run.finish(exit_code=exit_code)
 
     @property
     def url(self) -> str | None:
@@ -128,19 +132,8 @@ class Run:
         """The run's directory on disk (offline mode), for the user and the tests."""
         return None if self.run is None or self.run.disabled else str(Path(self.run.dir).parent)
 
-    def log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample, output_dir: str) -> None:
-        """The job's metrics into the summary, the per-lane table and a kernel histogram.
-
-        If W&B fails, so does the job: its record in ``output_dir`` is rewritten to say so.
-        """
-        try:
-            self._log_job(record, lanes, kernel_sample)
-        except Exception as err:
-            self.log_failed = True
-            record.update(status="failed", error=f"W&B: {one_line(err)}")
-            write_record(Path(output_dir), record)
-
-    def _log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample) -> None:
+    def log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample) -> None:
+        """The job's metrics into the summary, the per-lane table and a kernel histogram; raises what W&B raises."""
         import wandb
 
         from sweeper.report.summary import job_scalars

@@ -17,10 +17,12 @@ import numpy as np
 from flax import nnx
 
 from sweeper.config import ShardingConfig, SweeperConfig
-from sweeper.core.diversity import _pair_blocks, _pair_stats, lane_diversity, lane_hashes, plan_for
+from sweeper.core.diversity import lane_diversity
 from sweeper.core.ensemble import build_ensemble, compiled_builder
 from sweeper.core.forward import forward_check
+from sweeper.core.lanes import lane_hashes
 from sweeper.core.measure import compiled_measure, state_spec
+from sweeper.core.pairs import pair_stats
 from sweeper.core.sharding import ShardingError, mesh_of, resolve_devices, shard_shape
 from sweeper.core.tree import flat_params
 from sweeper.job import measure
@@ -76,10 +78,11 @@ def memory() -> dict:
     four = compiled_builder("linear", "vmap", 64, 64, 4).executable.memory_analysis()
     ensemble = build_ensemble(0, 64, 64, devices=4)
     leaves = flat_params(ensemble)
-    plan = plan_for(leaves, 2**32, 4096)
     same = jnp.asarray(np.eye(64, dtype=bool))
-    blocks = _pair_blocks(leaves, plan.indices)
-    stats = _pair_stats.lower(blocks, plan.weights, same, mesh_of(leaves["kernel"])).compile()
+    blocks = tuple(jnp.reshape(v, (64, -1)) for v in leaves.values())
+    means = tuple(jnp.mean(b, axis=1) for b in blocks)
+    sizes, identical = tuple(float(b.shape[1]) for b in blocks), (False,) * len(blocks)
+    stats = pair_stats.lower(blocks, means, sizes, identical, same, 64, mesh_of(leaves["kernel"])).compile()
     hlo = stats.as_text()
     graphdef, state = nnx.split(ensemble)
     job = compiled_measure(graphdef, state_spec(state), 64, 32, 2**32).executable.memory_analysis()
