@@ -76,6 +76,8 @@ class SweeperConfig:
     memory_budget_gb: float | None = None  # refuse jobs estimated above it; None: half of free memory
     stop_on_failure: bool = field(default=False, metadata=SWEEP_LEVEL)  # end the sweep at the first failed job
     resume: bool = field(default=False, metadata=SWEEP_LEVEL)  # rerun into hydra.sweep.dir: skip the jobs already ok
+    dry_run: bool = field(default=False, metadata=SWEEP_LEVEL)  # list the sweep's jobs and exit: nothing runs
+    max_jobs: int = field(default=100_000, metadata=SWEEP_LEVEL)  # refuse a bigger grid before any job
     sharding: ShardingConfig = field(default_factory=ShardingConfig)  # lanes over devices
     wandb: WandbConfig = field(default_factory=WandbConfig, metadata=SWEEP_LEVEL)  # where the runs are logged
 
@@ -139,6 +141,17 @@ def _integer(low: int, high: int | None = None):
     return check
 
 
+def _below_2_63(check):
+    """A count of elements: JAX's int64 shapes end at 2**63 (bigger ones would pass here and crash in the job)."""
+
+    def checked(key: str, value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 2**63:
+            raise ConfigError(f"{key}={value!r}: must be less than 2**63")
+        return check(key, value)
+
+    return checked
+
+
 def _choice(*choices: str):
     def check(key: str, value: Any) -> str:
         if value not in choices:
@@ -170,13 +183,15 @@ def _boolean(key: str, value: Any) -> bool:
 # every value with a rule is checked, on the command line before any job and in each job
 RULES = {
     "seed": _integer(0, MAX_SEED),
-    "num_inits": _integer(1),
-    "features": _integer(1),
+    "num_inits": _below_2_63(_integer(1)),
+    "features": _below_2_63(_integer(1)),
     "forward_batch": _integer(1),
     "diversity_budget": _integer(1),
     "memory_budget_gb": _positive_or_null,
     "stop_on_failure": _boolean,
     "resume": _boolean,
+    "dry_run": _boolean,
+    "max_jobs": _integer(1),
     "sharding.devices": _devices,
     "constructor.name": _choice(*CONSTRUCTORS),
     "model.name": _choice(*MODELS, CUSTOM_MODEL),
@@ -184,7 +199,7 @@ RULES = {
     "wandb.mode": _choice(*WANDB_MODES),
 }
 GROUPS = {"constructor": RULES["constructor.name"], "model": RULES["model.name"]}  # group=option
-_SCHEMA_KEYS = frozenset(schema_keys())
+SCHEMA_KEYS = frozenset(schema_keys())
 
 
 def check(key: str, value: Any) -> Any:
@@ -193,7 +208,7 @@ def check(key: str, value: Any) -> Any:
         return RULES[key](key, value)
     if key in GROUPS:
         return GROUPS[key](key, value)
-    if key not in _SCHEMA_KEYS:
+    if key not in SCHEMA_KEYS:
         raise ConfigError(f"{key}={value!r}: unknown key (`sweeper --help` lists the config)")
     return value
 

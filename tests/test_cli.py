@@ -48,7 +48,8 @@ def test_multirun_writes_records_summary_plots_and_wandb_runs(tmp_path):
     summary_run, summary_record = by_name.pop("outputs_grid")  # the sweep's run is named after the sweep
     assert summary_record["job_type"] == "sweep-summary"
     assert summary_run["summary"]["jobs"] == 4 and summary_run["summary"]["jobs_failed"] == 0
-    assert summary_run["config"]["grid"] == {"seed": "0,1", "num_inits": "1,4", "features": "4"}
+    # sweep=none: the command line sweeps its own axes, with no preset's
+    assert summary_run["config"]["grid"] == {"seed": "0,1", "num_inits": "1,4", "features": "4", "sweep": "none"}
     assert "charts/diversity/mean_pairwise_l2_per_sqrt_p_table" in summary_run["summary"]  # a native W&B chart
     for record in records.values():
         c = record["config"]
@@ -99,7 +100,7 @@ def test_the_installed_wheel_carries_its_configs(tmp_path):
     )
     assert where.stdout.strip().startswith(str(site))
     assert sorted(p.name for p in (site / "sweeper" / "conf" / "sweep").glob("*.yaml")) == [
-        "default.yaml", "es.yaml", "reference.yaml", "smoke.yaml",
+        "default.yaml", "es.yaml", "none.yaml", "reference.yaml", "smoke.yaml",
     ]  # fmt: skip
     done = sweeper(
         "-m",

@@ -12,7 +12,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from sweeper.cli.callback import sweep_arguments
+from sweeper.cli.grid import typed_grid
 from sweeper.cli.preflight import check_overrides, command_line_overrides
 from sweeper.config import MAX_SEED, ConfigError, SweeperConfig, job_settings, record_config
 from sweeper.core import catalog, ensemble, models
@@ -107,14 +107,14 @@ def test_custom_model_needs_an_import_path():
 def test_sweep_presets_set_the_grid(preset, jobs, params):
     with composed([f"sweep={preset}"], return_hydra_config=True) as cfg:
         assert {k: str(v) for k, v in cfg.hydra.sweeper.params.items()} == params
-        assert check_overrides(sweep_arguments(cfg)) == jobs
+        assert typed_grid(cfg).jobs == jobs
 
 
 def test_command_line_sweeps_override_the_preset_grid():
     with composed(["sweep=reference"], return_hydra_config=True) as cfg:
         OmegaConf.set_readonly(cfg.hydra, False)
         cfg.hydra.overrides.task = ["sweep=reference", "seed=0,1", "num_inits=2"]
-        assert check_overrides(sweep_arguments(cfg)) == 2 * 1 * 3
+        assert typed_grid(cfg).jobs == 2 * 1 * 3
 
 
 def test_outputs_go_under_outputs_in_numbered_job_dirs():
@@ -171,7 +171,7 @@ def test_a_sweep_the_basic_sweeper_cannot_enumerate_is_left_to_its_sweeper():
         (["constructor=nope"], f"constructor='nope': must be one of {', '.join(sorted(catalog.CONSTRUCTORS))}"),
         (["model=nope"], f"model='nope': must be one of {', '.join(sorted([*catalog.MODELS, 'custom']))}"),
         (["constructor.name=nope"], f"constructor.name='nope': must be one of {', '.join(catalog.CONSTRUCTORS)}"),
-        (["sweep=nope"], "sweep='nope': must be one of default, es, reference, smoke"),
+        (["sweep=nope"], "sweep='nope': must be one of default, es, none, reference, smoke"),
         (["-m", "hydra/launcher=nope"], "hydra/launcher='nope': must be one of basic,"),
         (["num_inits=[1,2"], "num_inits=[1,2: "),
         (["-m", "hydra.sweep.subdir=../x"], "hydra.sweep.subdir='../x': a job's directory must stay inside"),
@@ -193,5 +193,5 @@ def test_the_whole_grid_is_checked_including_the_preset(tmp_path):
     )
     overrides = ["sweep=bad", f"hydra.searchpath=[file://{tmp_path}]"]
     with composed(overrides, return_hydra_config=True) as cfg, pytest.raises(ConfigError) as err:
-        check_overrides(sweep_arguments(cfg))
+        check_overrides([axis.input_line for axis in typed_grid(cfg).axes])
     assert str(err.value) == "num_inits=0: must be an integer >= 1"

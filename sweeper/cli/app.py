@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from sweeper.cli.hydra_compat import MAIN_OPTIONS
-from sweeper.cli.redact import env_interpolated, redact
+from sweeper.cli.redact import env_interpolated, job_name, redact
 from sweeper.config import RECORDED, ConfigError, SweeperConfig, job_settings, record_config, register_configs
 from sweeper.core.compile_cache import enable_compilation_cache
 from sweeper.interrupts import Interrupted, shielded
@@ -37,7 +37,7 @@ def sweep_id(sweep_dir: str) -> str:
 def root_dir() -> Path:
     """The sweep directory of a multirun, the run directory of a single run."""
     hc = HydraConfig.get()
-    return Path(hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir)
+    return Path(hc.runtime.cwd, hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir)  # as hydra.job.chdir
 
 
 def tracker_settings(cfg: DictConfig, root: Path):
@@ -68,13 +68,19 @@ def recorded_config(cfg: DictConfig, settings: SweeperConfig | None) -> dict[str
     return redact(config, secret)
 
 
-def _already_done(output_dir: Path, settings: SweeperConfig) -> dict[str, Any] | None:
-    """With ``resume=true``: this job's earlier record, if it is ok and for the same settings."""
-    earlier = read_record(output_dir)
-    finished = earlier and earlier.get("wandb_finished", True)  # False: killed before its W&B run was finished
-    if finished and earlier["status"] == "ok" and earlier["config"] == record_config(settings):
-        return earlier | {"resumed": True}
-    return None
+def _already_done(output_dir: Path, root: Path, settings: SweeperConfig) -> dict[str, Any] | None:
+    """With ``resume=true``: this job's ok record from before, found by its settings, copied into its directory."""
+    from sweeper.cli.sweep_dir import earlier_record
+
+    config = record_config(settings)
+    earlier = earlier_record(root, config) if HydraConfig.get().mode == RunMode.MULTIRUN else None
+    if earlier is None:
+        earlier = read_record(output_dir)
+        finished = earlier and earlier.get("wandb_finished", True)  # False: killed before its W&B run was finished
+        if not (finished and earlier["status"] == "ok" and earlier["config"] == config):
+            return None
+    write_record(output_dir, earlier)
+    return earlier | {"resumed": True}
 
 
 def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, root: Path) -> dict[str, Any]:
@@ -91,7 +97,7 @@ def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, r
     job = hc.job.num if hc.mode == RunMode.MULTIRUN else None
     group = config["wandb"]["group"] or tracking.group  # null means the sweep's id; a typed one stays as redacted
     config |= {"job": job, "sweep_id": sweep_id(str(root)), "wandb": config["wandb"] | {"group": group}}
-    name = hc.job.override_dirname or "default"
+    name = job_name(hc)
     run, record = None, None
     try:
         run = open_run(tracking, name, config, run_id=run_id(str(root), "run" if job is None else job))
@@ -101,7 +107,7 @@ def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, r
         record["config"] = recorded_config(cfg, settings)
         record |= {"wandb": run.path, "wandb_id": run.id, "wandb_finished": False, "wandb_error": None}
         if outcome.traceback:
-            log.debug("job %s failed:\n%s", hc.job.override_dirname, outcome.traceback)
+            log.debug("job %s failed:\n%s", job_name(hc), outcome.traceback)
         write_lane_digests(output_dir, outcome.lane_digests)  # for the sweep's shared-lanes check
         write_record(output_dir, record)  # results first: safe on disk whatever W&B does next
         run.log(record, outcome.lanes, outcome.kernel_sample)
@@ -136,7 +142,7 @@ def run_configured_job(cfg: DictConfig) -> dict[str, Any]:
         record = job_record(recorded_config(cfg, None), error=str(err))
         write_record(output_dir, record)
         return record
-    if cfg.resume and (earlier := _already_done(output_dir, settings)):
+    if cfg.resume and (earlier := _already_done(output_dir, root, settings)):
         return earlier
     enable_compilation_cache()
     return _run_and_track(cfg, settings, output_dir, root)

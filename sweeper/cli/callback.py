@@ -20,6 +20,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from sweeper.cli.redact import job_name
 from sweeper.interrupts import Interrupted, shielded
 from sweeper.records import job_dirs, job_record, one_line, read_record, write_record
 from sweeper.report import summary
@@ -35,12 +36,6 @@ _sweep: dict[str, Any] = {}  # the sweep this process runs (its config and start
 def in_launching_process() -> bool:
     """False in a launcher's worker (joblib, submitit, Ray): sweep-level work is left to the launching process."""
     return _launching_pid == os.getpid()
-
-
-def sweep_arguments(config: DictConfig) -> list[str]:
-    """The grid as the basic sweeper sees it: the preset's params, then the command line."""
-    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
-    return [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
 
 
 def sweep_config(config: DictConfig, sweep_dir: Path) -> dict[str, Any]:
@@ -86,25 +81,20 @@ class SweepCallback(Callback):
         self.started = time.perf_counter()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from sweeper.cli.preflight import check_overrides, check_subdir
-        from sweeper.config import ConfigError
+        from sweeper.cli.start import prepare_sweep, refusing
 
         global _launching_pid
         _launching_pid = os.getpid()
         self.started = time.perf_counter()
-        sweep_dir = Path(config.hydra.sweep.dir)
+        self.total, first_line = refusing(prepare_sweep, config)  # the grid, its paths, its directory: before any job
+        sweep_dir = Path(config.hydra.sweep.dir)  # where the claim put it
         _sweep.update(
             config=config, started=self.started, earlier=set(job_dirs(sweep_dir)) if sweep_dir.is_dir() else set()
         )
-        try:  # the whole grid, preset included, before the first job starts
-            self.total = check_overrides(sweep_arguments(config))
-            check_subdir("hydra.sweep.subdir", OmegaConf.to_container(config.hydra.sweep)["subdir"])
-        except ConfigError as err:
-            sys.exit(f"sweeper: {err} (nothing was run)")
         # JAX and Flax load here, once the grid is valid, so the launcher's gc.freeze() takes them in
         import sweeper.job  # noqa: F401
 
-        log.info("sweeper: %s jobs -> %s", self.total or "?", config.hydra.sweep.dir)
+        log.info(first_line)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if job_return.status == JobStatus.FAILED and not isinstance(job_return._return_value, Exception):
@@ -118,7 +108,7 @@ class SweepCallback(Callback):
                 verdict += f" ({_seconds(record['metrics']['time/total_s'])})"
         if record is not None and record.get("resumed"):
             verdict = "ok (done in an earlier run: skipped)"
-        name = config.hydra.job.override_dirname or "default"
+        name = job_name(config.hydra)
         num = OmegaConf.select(config, "hydra.job.num")
         position = "" if num is None else f"[{num + 1}/{self.total or '?'}] "
         log.info("%s%s: %s", position, name, verdict)
@@ -129,6 +119,11 @@ class SweepCallback(Callback):
             print("sweeper: stopping at the first failure (stop_on_failure=true)", flush=True)
             finish_sweep(Path(config.hydra.sweep.dir), config, time.perf_counter() - self.started)
             sys.exit(1)
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from sweeper.cli.start import prepare_run, refusing
+
+        refusing(prepare_run, config)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         output_dir = Path(config.hydra.runtime.output_dir)

@@ -9,12 +9,15 @@ the end of the sweep (:func:`sweeper.cli.callback.end_interrupted_sweep`) writes
 summary of what ran, and the command exits 128 + signal.
 """
 
+import os
 import sys
 
 from sweeper.interrupts import Interrupted, signals_raise
 
 
 def main() -> None:
+    if os.getcwd() not in sys.path:  # `python -m sweeper` imports a custom model from ./mypkg: so does `sweeper`
+        sys.path.append(os.getcwd())
     with signals_raise():
         try:
             _run(sys.argv[1:])
@@ -26,17 +29,28 @@ def main() -> None:
 
 
 def _run(args: list[str]) -> None:
+    from sweeper.cli.grid import choose_preset
     from sweeper.cli.preflight import check_overrides, command_line_overrides
     from sweeper.config import ConfigError
 
     try:
-        check_overrides(command_line_overrides(args))
+        overrides = command_line_overrides(args)
+        check_overrides(overrides)
     except ConfigError as err:
         sys.exit(f"sweeper: {err} (nothing was run)")
+    if {"-m", "--multirun"} & set(args) and (chosen := choose_preset(overrides)) != overrides:
+        sys.argv.append(chosen[-1])  # sweep=none: the axes typed, and only those
     if {"-m", "--multirun"} & set(args):
         from sweeper.tracking import process as tracker_process
 
         tracker_process.start()
     from sweeper.cli.app import main as hydra_main
 
-    hydra_main()
+    try:
+        try:
+            hydra_main()
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:  # `sweeper --help | head`: the reader has gone, so end quietly (Python's own recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

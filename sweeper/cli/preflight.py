@@ -1,24 +1,33 @@
-"""Refuse bad input before any job starts, in one line that names the key and the value.
+"""Refuse bad input before any job starts, in one line that names the key and the value as typed.
 
-The command line and the sweep preset are parsed with Hydra's own override parser and
-every value of every sweep is checked against :mod:`sweeper.config`'s rules, so a typo in
-the 90th value of a grid costs nothing.
+The command line and the sweep preset are parsed with Hydra's own override parser, and
+each axis is checked against :mod:`sweeper.config`'s rules without enumerating it: a
+list's every value, a range's two ends (its values lie between them), so a typo in the
+90th value of a grid costs nothing and a grid of 2**32 seeds is refused at once.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
+from hydra.core.override_parser.types import ChoiceSweep, Glob, Override, RangeSweep
 
-from sweeper.config import ConfigError, check
+from sweeper.cli.grid import Grid, axis_size, parse
+from sweeper.config import GROUPS, SCHEMA_KEYS, ConfigError, check
+
+_POSITIVE_OR_NULL = {"hydra.sweeper.max_batch_size": "jobs per batch", "hydra.launcher.n_jobs": "parallel jobs"}
 
 
-def _values(override) -> Iterable:
-    if override.is_sweep_override():
-        return override.sweep_iterator()
-    return [override.value()]
+def _values(override: Override) -> Iterable:
+    """The values to check: a list's every one, a range's first and last, a plain value itself."""
+    value = override.value()
+    if isinstance(value, RangeSweep):
+        size = axis_size(override)
+        return [] if not size else [value.start, value.start + (size - 1) * value.step]
+    if isinstance(value, ChoiceSweep):
+        return value.list
+    return [value]
 
 
 def check_overrides(arguments: list[str]) -> int | None:
@@ -28,43 +37,55 @@ def check_overrides(arguments: list[str]) -> int | None:
     replaces an earlier one, as a command line replaces its preset's grid), or None for
     a sweep it cannot enumerate (``interval(...)``, another sweeper's to sample).
     """
-    parser = OverridesParser.create()
-    overrides = []
-    for argument in arguments:
-        try:
-            overrides += parser.parse_overrides([argument])
-        except HydraException as err:
-            raise ConfigError(f"{argument}: {str(err).strip().splitlines()[0]}") from None
+    overrides = parse(arguments)
     repository = _config_repository(overrides)
+    glob_sizes = {}
     for override in overrides:
-        key = override.key_or_group
+        key, typed = override.key_or_group, override.input_line
         if key in ("hydra.sweep.subdir", "hydra.run.dir"):
             check_subdir(key, override.value())
         if override.is_sweep_override() and not override.is_discrete_sweep():
             continue  # an interval has no values to check: the sampling sweeper draws them
+        if axis_size(override) == 0:
+            raise ConfigError(f"{typed}: sweeps no value, so the grid is empty")
         if not override.is_delete() and repository.group_exists(key):
             options = repository.get_group_options(key)
+            if isinstance(override.value(), Glob):
+                glob_sizes[key] = len(override.value().filter(options))
+                continue
             for value in _values(override):
                 if value not in options:
                     raise ConfigError(f"{key}={value!r}: must be one of {', '.join(options)}")
-        if override.is_delete() or key.startswith("hydra") or key == "sweep" or override.package:
+        elif isinstance(override.value(), Glob):
+            raise ConfigError(f"{typed}: glob() selects options of a config group, and {key} is not one")
+        if key in _POSITIVE_OR_NULL:
+            _check_positive_or_null(key, override)
+        if key.startswith("hydra") or key == "sweep" or override.package:
             continue  # Hydra's own settings, and group choices: checked above
+        if override.is_delete():
+            raise ConfigError(f"{typed}: sweeper's settings cannot be deleted (set a value instead)")
+        if override.is_add() and key in SCHEMA_KEYS:
+            raise ConfigError(f"{typed}: {key} is already in the config: drop the '+'")
         for value in _values(override):
-            if not (isinstance(value, str) and "${" in value):  # interpolations: checked once resolved
+            if not (isinstance(value, str) and "${" in value):
                 check(key, value)
-    return job_count(overrides)
+            elif key not in SCHEMA_KEYS and key not in GROUPS:  # the value is checked once resolved, quoted as typed
+                raise ConfigError(f"{typed}: unknown key (`sweeper --help` lists the config)")
+    if any(override.key_or_group == "model.factory" for override in overrides) and not _chooses_custom(overrides):
+        raise ConfigError("model.factory is used with model=custom only: add model=custom")
+    sizes = [glob_sizes.get(axis.key_or_group) or axis_size(axis) for axis in Grid.of(arguments).axes]
+    return None if None in sizes else math.prod(sizes)
 
 
-def job_count(overrides) -> int | None:
-    """Jobs in the grid, expanded exactly as Hydra's basic sweeper expands it."""
-    # Private: the grid's expansion is the basic sweeper's own (Hydra has no public one), which the
-    # composing sweeper inherits. tests/test_hydra_plugin.py fails if it moves.
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+def _chooses_custom(overrides: list[Override]) -> bool:
+    return any(o.key_or_group in ("model", "model.name") and "custom" in _values(o) for o in overrides)
 
-    try:
-        return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
-    except HydraException:  # a sweep type the basic sweeper does not enumerate
-        return None
+
+def _check_positive_or_null(key: str, override: Override) -> None:
+    for value in _values(override):
+        bad = value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1)
+        if bad and not (key == "hydra.launcher.n_jobs" and value == -1):  # joblib's -1: every core
+            raise ConfigError(f"{override.input_line}: must be a positive number of {_POSITIVE_OR_NULL[key]}")
 
 
 def _config_repository(overrides):

@@ -41,3 +41,25 @@ def redact(container: Any, env_keys: set[str] = frozenset(), prefix: str = "") -
             for i, v in enumerate(container)
         ]
     return container
+
+
+def job_name(hydra: Any) -> str:
+    """A job's name, ``hydra.job.override_dirname`` as typed (``hydra``: the Hydra node of its config).
+
+    Read resolved, the interpolations typed into its overrides (``model.factory=${oc.env:...}``)
+    resolve too; Hydra 1.4 makes it a resolver that resolves them, so there it is rebuilt from
+    the typed overrides, as that resolver builds it.
+    """
+    from omegaconf import OmegaConf
+
+    name = OmegaConf.to_container(hydra.job, resolve=False)["override_dirname"]
+    if name.startswith("${hydra_override_dirname:"):
+        from sweeper.cli.grid import parse
+
+        options = hydra.job.config.override_dirname
+        typed = parse(OmegaConf.to_container(hydra.overrides.task, resolve=False))
+        kept = (o for o in typed if o.key_or_group not in options.exclude_keys)
+        name = options.item_sep.join(
+            sorted(f"{o.get_key_element()}{options.kv_sep}{o.get_value_element_as_str()}" for o in kept)
+        )
+    return name or "default"

@@ -36,3 +36,19 @@ def run_in_process(overrides, output_dir):
         with open_dict(task_cfg):
             del task_cfg["hydra"]
         return run_configured_job(task_cfg)
+
+
+def multirun_config(overrides=()):
+    """The sweep's config as ``sweeper -m ...`` composes it, before the sweeper starts.
+
+    Hydra has no public API to compose a multirun's config (``compose`` refuses sweeps):
+    this is the loader its ``multirun`` uses, as in ``tests/test_launching.py``.
+    """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.utils import setup_globals
+    from hydra.types import RunMode
+
+    setup_globals()  # the ${now:...} resolver of Hydra's default directories
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path("pkg://sweeper.conf"))
+    return loader.load_configuration("config", overrides=list(overrides), run_mode=RunMode.MULTIRUN)
