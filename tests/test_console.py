@@ -44,7 +44,8 @@ def test_one_line_per_job_and_the_end_says_where_to_look(tmp_path):
     done = sweeper("-m", "seed=0", "num_inits=1,2", "features=4", "hydra.sweep.dir=outputs/c", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert [line for line in lines if "num_inits=" in line] == [
+    assert lines[0] == "sweeper: 2 jobs (num_inits=1,2) -> outputs/c"
+    assert [line for line in lines[1:] if "num_inits=" in line] == [
         line for line in lines if line.startswith(("[1/2] ", "[2/2] "))
     ]  # Hydra's "#0 : ..." launch lines are gone
     assert not any(line.startswith("Launching") for line in lines)

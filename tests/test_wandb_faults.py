@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from .helpers.cli import SWEEPER, sweeper
-from .helpers.processes import start_and_wait_for_job, w_and_b_process
+from .helpers.processes import start_and_wait_for_job, w_and_b_process, wait_for
 from .helpers.wandb_files import inspect_run
 
 pytestmark = pytest.mark.slow
@@ -71,14 +71,19 @@ def test_a_dead_w_and_b_process_is_reported_its_open_run_is_redone_and_the_other
 
 
 def test_a_failing_end_of_sweep_fails_the_command_in_one_line_and_w_and_b_leaves_nothing_in_home(tmp_path):
-    (tmp_path / "s" / "5").mkdir(parents=True)
-    (tmp_path / "s" / "5" / "result.json").write_text('{"not": "a record"}')  # a stray file, not this sweep's
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if k != "WANDB_DATA_DIR"} | {"HOME": str(home)}
-    done = sweeper("-m", "seed=0", "num_inits=2", "features=4", "hydra.sweep.dir=s", cwd=tmp_path, env=env)
-    assert done.returncode != 0
-    assert done.stderr.count("sweeper: the end of the sweep failed:") == 1, done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
+    command = [SWEEPER, "-m", "seed=0", "num_inits=2", "features=4", "hydra.sweep.dir=s"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(tmp_path / "s" / "sweep.json", process)  # claimed: a stray file now reaches the end of the sweep
+    (tmp_path / "s" / "5").mkdir()
+    (tmp_path / "s" / "5" / "result.json").write_text('{"not": "a record"}')  # not this sweep's
+    out, err = process.communicate(timeout=600)
+    assert process.returncode != 0
+    assert err.count("sweeper: the end of the sweep failed:") == 1, err
+    assert "Traceback" not in out + err
     record = _records(tmp_path / "s")[0]
     assert record["status"] == "ok"  # the job's own result is kept
     assert inspect_run(record["wandb"])["summary"]["lanes"]  # a table: W&B staged its file

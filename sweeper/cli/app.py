@@ -120,7 +120,8 @@ def _run_and_track(cfg: DictConfig, settings: SweeperConfig, output_dir: Path, r
     finally:
         if run is not None and record is not None:
             with shielded():
-                run.finish(record, str(output_dir))  # writes the final record: W&B's outcome beside the job's
+                final = run.finish(record, str(output_dir))  # writes the final record: W&B's outcome beside the job's
+            record = final or record  # in this process the final record is known now; handed over, it is not yet
     return record
 
 
