@@ -1,5 +1,7 @@
 """Strict numerics for every test: no silent dtype or rank promotion."""
 
+import os
+
 import jax
 import pytest
 
@@ -14,3 +16,12 @@ def _fresh_builder_cache():
 
     compiled_builder.cache_clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_wandb_service():
+    """A test that runs W&B in this process leaves its service's address in ``WANDB_SERVICE``; a ``sweeper``
+    started by a later test would inherit it and use this process's W&B service instead of starting its own."""
+    os.environ.pop("WANDB_SERVICE", None)
+    yield
+    os.environ.pop("WANDB_SERVICE", None)
