@@ -9,6 +9,8 @@ swallow it. SIGKILL cannot be caught: resume reruns what it cut short.
 
 from __future__ import annotations
 
+import gc
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -51,6 +53,16 @@ def signals_blocked(signums=(signal.SIGTERM, signal.SIGINT)):
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _in_gc_callback(frame) -> bool:
+    """Whether ``frame`` runs inside a garbage-collector callback (JAX registers one)."""
+    codes = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
 def signals_raise(signums=(signal.SIGTERM, signal.SIGINT)):
     if threading.current_thread() is not threading.main_thread():
@@ -60,6 +72,10 @@ def signals_raise(signums=(signal.SIGTERM, signal.SIGINT)):
     def handler(signum, frame):
         if _shield["depth"]:
             _shield["pending"] = signum
+        elif _in_gc_callback(frame):  # raised there, it would be printed and dropped: deliver it again shortly
+            resend = threading.Timer(0.01, os.kill, (os.getpid(), signum))
+            resend.daemon = True
+            resend.start()
         else:
             raise Interrupted(signum)
 

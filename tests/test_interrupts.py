@@ -34,3 +34,29 @@ def test_handlers_are_restored_afterwards():
     with signals_raise():
         assert signal.getsignal(signal.SIGTERM) is not before
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_signal_inside_a_gc_callback_is_not_lost():
+    """Raised inside a gc callback, an exception is printed and dropped: the signal must arrive after it."""
+    import gc
+    import os
+    import signal
+    import time
+
+    from sweeper.interrupts import Interrupted, signals_raise
+
+    def callback(phase, info):
+        if phase == "start":
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # Python code: the handler runs here, inside the callback
+                pass
+
+    with pytest.raises(Interrupted), signals_raise():
+        gc.callbacks.append(callback)
+        try:
+            gc.collect()
+        finally:
+            gc.callbacks.remove(callback)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
