@@ -174,6 +174,28 @@ def _devices(key: str, value: Any) -> int | None:
     raise ConfigError(f"{key}={value!r}: must be an integer >= 1 (devices to split the lanes over), or null for all")
 
 
+# W&B's own rules for the two W&B settings it checks itself at run start (``wandb.Settings``'s
+# validators), checked here before any job; tests/test_config.py holds them to W&B's.
+WANDB_PROJECT_MAX, WANDB_PROJECT_FORBIDDEN, WANDB_TAG_MAX = 128, "/\\#?%:", 64
+
+
+def _wandb_project(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= WANDB_PROJECT_MAX:
+        raise ConfigError(f"{key}={value!r}: must be a W&B project name of 1 to {WANDB_PROJECT_MAX} characters")
+    if found := "".join(c for c in WANDB_PROJECT_FORBIDDEN if c in value):
+        raise ConfigError(f"{key}={value!r}: W&B refuses the characters {found!r} in a project name")
+    return value
+
+
+def _wandb_tags(key: str, value: Any) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(f"{key}={value!r}: must be a list of tags, as in {key}=[a,b]")
+    for tag in value:
+        if not 0 < len(str(tag)) <= WANDB_TAG_MAX:
+            raise ConfigError(f"{key}={value!r}: W&B takes tags of 1 to {WANDB_TAG_MAX} characters, not {tag!r}")
+    return list(value)
+
+
 def _boolean(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}={value!r}: must be true or false")
@@ -197,6 +219,8 @@ RULES = {
     "model.name": _choice(*MODELS, CUSTOM_MODEL),
     "param_dtype": _choice(*PARAM_DTYPES),
     "wandb.mode": _choice(*WANDB_MODES),
+    "wandb.project": _wandb_project,
+    "wandb.tags": _wandb_tags,
 }
 GROUPS = {"constructor": RULES["constructor.name"], "model": RULES["model.name"]}  # group=option
 SCHEMA_KEYS = frozenset(schema_keys())

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from sweeper.cli.grid import typed_grid
 from sweeper.cli.preflight import check_overrides, command_line_overrides
-from sweeper.config import MAX_SEED, ConfigError, SweeperConfig, job_settings, record_config
+from sweeper.config import MAX_SEED, ConfigError, SweeperConfig, check, job_settings, record_config
 from sweeper.core import catalog, ensemble, models
 
 from .helpers.compose import composed
@@ -195,3 +195,38 @@ def test_the_whole_grid_is_checked_including_the_preset(tmp_path):
     with composed(overrides, return_hydra_config=True) as cfg, pytest.raises(ConfigError) as err:
         check_overrides([axis.input_line for axis in typed_grid(cfg).axes])
     assert str(err.value) == "num_inits=0: must be an integer >= 1"
+
+
+@pytest.mark.parametrize(
+    ("project", "tags"),
+    [
+        ("sweeper", ["a", "b"]),
+        ("a/b", []),
+        ("a\\b", []),
+        ("a#b", []),
+        ("a?b", []),
+        ("a%b", []),
+        ("a:b", []),
+        ("p" * 128, []),
+        ("p" * 129, []),
+        ("sweeper", ["t" * 64]),
+        ("sweeper", ["t" * 65]),
+        ("sweeper", [""]),
+        ("sweeper", []),
+    ],
+)
+def test_the_w_and_b_rules_are_w_and_bs_own(project, tags):
+    # the preflight copies the two rules W&B checks at run start: this fails if W&B's move
+    import wandb
+
+    try:
+        wandb.Settings(project=project, run_tags=tags)
+        w_and_b_refuses = False
+    except Exception:
+        w_and_b_refuses = True
+    try:
+        check("wandb.project", project), check("wandb.tags", tags)
+        sweeper_refuses = False
+    except ConfigError:
+        sweeper_refuses = True
+    assert sweeper_refuses == w_and_b_refuses

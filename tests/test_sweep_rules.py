@@ -88,6 +88,10 @@ def test_a_grid_over_the_limit_is_refused_at_once(tmp_path):
         ([f"num_inits={2**63}"], f"num_inits={2**63}: must be less than 2**63"),
         ([f"features=1,{2**63}"], f"features={2**63}: must be less than 2**63"),
         (["model.factory=os:getcwd"], "model.factory is used with model=custom only: add model=custom"),
+        (["wandb.project=a/b"], "wandb.project='a/b': W&B refuses the characters '/' in a project name"),
+        ([f"wandb.project={'p' * 129}"], f"wandb.project='{'p' * 129}': must be a W&B project name of 1 to 128"),
+        ([f"wandb.tags=[a,{'t' * 65}]"], f"wandb.tags=['a', '{'t' * 65}']: W&B takes tags of 1 to 64 characters"),
+        (["wandb.tags=a"], "wandb.tags='a': must be a list of tags, as in wandb.tags=[a,b]"),
     ],
 )
 def test_preflight_refuses_in_one_line(overrides, message):
@@ -106,6 +110,49 @@ def test_an_unset_environment_variable_is_refused_before_a_sweep(tmp_path, monke
     monkeypatch.delenv("SWEEPER_UNSET", raising=False)
     with pytest.raises(ConfigError, match=re.escape("seed=${oc.env:SWEEPER_UNSET}: cannot be resolved (the env")):
         prepared(tmp_path, "seed=${oc.env:SWEEPER_UNSET}", "num_inits=1,2")
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("swept", "message"),
+    [
+        (
+            "seed=1,${oc.env:SWEEPER_UNSET}",
+            "seed=${oc.env:SWEEPER_UNSET}: cannot be resolved (the environment variable",
+        ),
+        ("seed=${oc.env:SWEEPER_SECRET},1", "seed=${oc.env:SWEEPER_SECRET}: cannot be resolved (its value is not of"),
+        ("wandb.mode=offline,${oc.env:SWEEPER_SECRET}", "wandb.mode=${oc.env:SWEEPER_SECRET}: must be one of offline,"),
+    ],
+)
+def test_an_interpolation_among_swept_values_is_checked_before_a_sweep_quoted_as_typed(
+    tmp_path, monkeypatch, swept, message
+):
+    monkeypatch.delenv("SWEEPER_UNSET", raising=False)
+    monkeypatch.setenv("SWEEPER_SECRET", "sk-swept-secret-42")
+    with pytest.raises(ConfigError) as err:
+        prepared(tmp_path, swept, "num_inits=1,2")
+    assert str(err.value).startswith(message), str(err.value)
+    assert "sk-swept-secret-42" not in str(err.value)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("preset", "message"),
+    [
+        ("hydra:\n  sweeper:\n    max_batch_size: 0\n", "hydra.sweeper.max_batch_size=0: must be a positive number"),
+        ("hydra:\n  launcher:\n    n_jobs: 0\n", "hydra.launcher.n_jobs=0: must be a positive number of parallel"),
+        ("seed: -1\n", "seed=-1: must be an integer in [0, 4294967295]"),
+        ("wandb:\n  tags: ['{}']\n".format("t" * 65), "wandb.tags=['tttt"),
+    ],
+)
+def test_a_bad_value_in_a_preset_is_refused_before_a_sweep(tmp_path, preset, message):
+    presets = tmp_path / "conf" / "sweep"
+    presets.mkdir(parents=True)
+    (presets / "mine.yaml").write_text("# @package _global_\n" + preset)
+    searchpath = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+    with pytest.raises(ConfigError) as err:
+        prepared(tmp_path, searchpath, "sweep=mine", "hydra/launcher=joblib", "num_inits=1,2")
+    assert str(err.value).startswith(message), str(err.value)
     assert not (tmp_path / "s").exists()
 
 
@@ -150,6 +197,26 @@ def test_resume_refuses_another_grid_saying_what_differs(tmp_path):
     with pytest.raises(ConfigError, match=re.escape("resume=true: forward_batch differs (32 there, 8 here)")):
         prepared(tmp_path, "seed=0,1", "num_inits=2", "forward_batch=8", "resume=true")
     prepared(tmp_path, "seed=1,0", "num_inits=2", "resume=true")  # the same jobs in another order
+
+
+def test_a_sweep_from_before_claims_is_resumed_by_the_grid_its_multirun_yaml_ran(tmp_path):
+    from omegaconf import OmegaConf
+
+    # as Hydra left it: the sweep's config in multirun.yaml, a job's record, no claim
+    config, _, _ = prepared(tmp_path, "seed=0,1", "num_inits=2")
+    OmegaConf.save(config, tmp_path / "s" / "multirun.yaml")
+    (tmp_path / "s" / CLAIM).unlink()
+    (tmp_path / "s" / "0").mkdir()
+    record = {"status": "ok", "config": {"seed": 0}, "error": None, "metrics": {}}
+    (tmp_path / "s" / "0" / "result.json").write_text(json.dumps(record))
+    with pytest.raises(ConfigError, match=re.escape("resume=true: seed differs (0,1 there, 0,1,2 here) from")):
+        prepared(tmp_path, "seed=0,1,2", "num_inits=2", "resume=true")
+    prepared(tmp_path, "seed=1,0", "num_inits=2", "resume=true")
+    assert (tmp_path / "s" / CLAIM).is_file()  # claimed now, for the next resume
+    (tmp_path / "s" / "multirun.yaml").unlink()
+    (tmp_path / "s" / CLAIM).unlink()
+    with pytest.raises(ConfigError, match=re.escape("has no sweep.json nor multirun.yaml, so its grid is unknown")):
+        prepared(tmp_path, "seed=1,0", "num_inits=2", "resume=true")
 
 
 def test_grid_difference_names_the_first_key_that_differs():

@@ -5,12 +5,14 @@ import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from .helpers.cli import SWEEPER, sweeper
 from .helpers.processes import start_and_wait_for_job, w_and_b_process, wait_for
 from .helpers.wandb_files import inspect_run
+from .helpers.wandb_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -30,9 +32,11 @@ def test_a_refusal_never_crashes_at_exit(tmp_path):
 
 
 def test_a_w_and_b_refusal_at_run_start_fails_the_jobs_but_keeps_their_results(tmp_path):
-    done = sweeper(
-        "-m", "seed=0,1", "num_inits=2", "features=4", "wandb.project=a/b", "hydra.sweep.dir=s", cwd=tmp_path
-    )
+    # an online server that is not there: W&B refuses each run as it starts (what can be checked up front is)
+    unreachable = {"WANDB_BASE_URL": f"http://127.0.0.1:{free_port()}", "WANDB_API_KEY": "x" * 40}
+    env = os.environ | unreachable | {"WANDB_INIT_TIMEOUT": "3"}
+    args = ("-m", "seed=0,1", "num_inits=2", "features=4", "wandb.mode=online", "hydra.sweep.dir=s")
+    done = sweeper(*args, cwd=tmp_path, env=env)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     records = _records(tmp_path / "s")
@@ -40,9 +44,62 @@ def test_a_w_and_b_refusal_at_run_start_fails_the_jobs_but_keeps_their_results(t
     for record in records.values():
         assert record["status"] == "failed" and record["wandb_finished"] is False
         assert record["metrics"]["diversity/distinct_lanes"] == 2  # computed, and kept
-        assert record["wandb_error"].startswith("W&B: UsageError: Invalid project name 'a/b'")
+        assert record["wandb_error"].startswith("W&B: "), record
+        assert record["error"] == record["wandb_error"]  # the job itself went well: the refusal is its only error
+    assert done.stderr.count("failed in W&B after all: W&B: ") == 2  # its progress line had said ok
     with open(tmp_path / "s" / "summary.csv") as f:
         assert [r["status"] for r in csv.DictReader(f)] == ["failed", "failed"]
+
+
+def test_a_w_and_b_setting_refused_as_its_process_starts_is_a_jobs_error_not_a_dead_process(tmp_path):
+    env = os.environ | {"WANDB_CONSOLE": "not-a-console-mode"}  # W&B's own setting, refused by W&B's setup
+    done = sweeper("-m", "seed=0", "num_inits=2", "features=4", "hydra.sweep.dir=s", cwd=tmp_path, env=env)
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "the W&B process died" not in done.stderr
+    record = _records(tmp_path / "s")[0]
+    assert record["metrics"]["diversity/distinct_lanes"] == 2
+    if record["status"] != "ok":  # W&B refuses the first run's start, or only its own setup
+        assert record["wandb_error"].startswith("W&B: ValidationError: 1 validation error for Settings")
+        assert done.returncode == 1
+
+
+def test_a_value_w_and_b_would_refuse_is_refused_before_any_job(tmp_path):
+    done = sweeper("-m", "seed=0,1", "wandb.project=a/b", "hydra.sweep.dir=s", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == (
+        "sweeper: wandb.project='a/b': W&B refuses the characters '/' in a project name (nothing was run)\n"
+    )
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_job_that_fails_on_its_own_keeps_its_diagnosis_whatever_w_and_b_says(tmp_path):
+    # NaN weights: W&B refused their histogram ("autodetected range of [nan, nan] is not finite") over the job's error
+    repo = Path(__file__).resolve().parents[1]
+    env = os.environ | {"PYTHONPATH": str(repo)}
+    factory = "model.factory=tests.helpers.bad_factories:nan_parameters"
+    done = sweeper(
+        "-m",
+        "seed=0,1",
+        "num_inits=2",
+        "features=4",
+        "model=custom",
+        factory,
+        "hydra.sweep.dir=s",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    records = _records(tmp_path / "s")
+    assert sorted(records) == [0, 1]
+    for record in records.values():
+        assert record["status"] == "failed"
+        assert "non-finite" in record["error"] and "W&B" not in record["error"], record["error"]
+        assert record["wandb_finished"] is True and record["wandb_error"] is None  # W&B recorded the failed job
+        assert inspect_run(record["wandb"])["exit_code"] == 1
+    with open(tmp_path / "s" / "summary.csv") as f:
+        assert all("non-finite" in r["error"] for r in csv.DictReader(f))
+    assert "W&B" not in done.stdout
 
 
 # job 1 is large enough (N=2048, F=256) to be running when its W&B process is killed

@@ -1,4 +1,4 @@
-"""Checks of the composed config before any job: interpolations, and a custom model's factory.
+"""Checks of the composed config before any job: every value, interpolations, and a custom model's factory.
 
 An error quotes the value as the user typed it (``seed=${oc.env:SEED}``), never what it
 resolves to, which may be a secret. The factory is imported once and tried on abstract
@@ -7,6 +7,7 @@ arrays (``nnx.eval_shape``: nothing is allocated), after the cheap checks, since
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
-from sweeper.config import CUSTOM_MODEL, ConfigError, check
+from sweeper.cli.paths import set_values
+from sweeper.config import CUSTOM_MODEL, SCHEMA_KEYS, ConfigError, check
 
 _ENV_NAME = re.compile(r"\$\{oc\.env:([^,}]+)\}")  # without a default: ${oc.env:NAME}
 
@@ -45,24 +47,38 @@ def _resolved(config: DictConfig, key: str, typed: str) -> Any:
         raise ConfigError(f"{key}={typed}: cannot be resolved ({reason})") from None
 
 
-def check_interpolations(config: DictConfig, swept: set[str]) -> None:
-    """Every interpolated value resolves and obeys its key's rule; an error quotes the interpolation.
+def check_values(config: DictConfig, swept: dict[str, list[Any]]) -> None:
+    """Every value of the composed config obeys its key's rule, wherever it was set (command line,
+    preset, an interpolation); an error quotes the value as typed.
 
-    ``swept``: the keys the grid sets per job (their values here are not the jobs' own).
+    ``swept``: each key the grid sets per job, with its values (their composed value here
+    is not the jobs' own): an interpolation among them is resolved in a copy and checked.
     """
     for key, typed in typed_values(config):
-        if key in swept or not (isinstance(typed, str) and "${" in typed):
-            continue
-        value = _resolved(config, key, typed)
-        try:
-            check(key, value)
-        except ConfigError as err:
-            reason = str(err).split(": ", 1)[1]  # "key=<resolved>: reason" -> "reason"
-            raise ConfigError(f"{key}={typed}: {reason}") from None
+        if key not in swept:
+            _check_typed(config, key, typed)
+    for key, values in swept.items():
+        for typed in values:
+            if isinstance(typed, str) and "${" in typed and key in SCHEMA_KEYS:
+                job = copy.deepcopy(config)
+                set_values(job, {key: typed})
+                _check_typed(job, key, typed)
     model = OmegaConf.select(config, "model.name")
     factory = OmegaConf.select(config, "model.factory")
-    if model != CUSTOM_MODEL and factory is not None and not {"model", "model.name"} & swept:
+    if model != CUSTOM_MODEL and factory is not None and not {"model", "model.name"} & swept.keys():
         raise ConfigError(f"model.factory={_typed(config, 'model.factory')}: is used with model=custom only")
+
+
+def _check_typed(config: DictConfig, key: str, typed: Any) -> None:
+    interpolated = isinstance(typed, str) and "${" in typed
+    value = _resolved(config, key, typed) if interpolated else typed
+    try:
+        check(key, value)
+    except ConfigError as err:
+        if not interpolated:
+            raise
+        reason = str(err).split(": ", 1)[1]  # "key=<resolved>: reason" -> "reason"
+        raise ConfigError(f"{key}={typed}: {reason}") from None
 
 
 def _typed(config: DictConfig, key: str) -> str:

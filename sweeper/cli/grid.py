@@ -77,6 +77,14 @@ class Grid:
         swept = " ".join(axis.input_line for axis in self.axes if axis.is_sweep_override())
         return f"sweep={self.preset}: {swept}" if self.preset else swept or "one job"
 
+    def swept_values(self) -> dict[str, list[Any]]:
+        """Each swept key's values, parsed: a list's every one; a range's (numbers all) are not listed."""
+        return {
+            axis.key_or_group: list(axis.value().list) if isinstance(axis.value(), ChoiceSweep) else []
+            for axis in self.axes
+            if axis.is_sweep_override()
+        }
+
     def jobs_values(self) -> Iterator[list[tuple[str, str, Any]]]:
         """Each job's ``(override, key, value)`` triples, in Hydra's order; the count is checked first."""
         lists = []

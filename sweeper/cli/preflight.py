@@ -59,7 +59,7 @@ def check_overrides(arguments: list[str]) -> int | None:
         elif isinstance(override.value(), Glob):
             raise ConfigError(f"{typed}: glob() selects options of a config group, and {key} is not one")
         if key in _POSITIVE_OR_NULL:
-            _check_positive_or_null(key, override)
+            _check_positive_or_null(key, typed, _values(override))
         if key.startswith("hydra") or key == "sweep" or override.package:
             continue  # Hydra's own settings, and group choices: checked above
         if override.is_delete():
@@ -77,15 +77,33 @@ def check_overrides(arguments: list[str]) -> int | None:
     return None if None in sizes else math.prod(sizes)
 
 
+def check_counts(config) -> None:
+    """``hydra.sweeper.max_batch_size`` and ``hydra.launcher.n_jobs`` as composed: set by a preset too."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    for key in _POSITIVE_OR_NULL:
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(config, parent)
+        if node is None or leaf not in node:
+            continue
+        typed = OmegaConf.to_container(node, resolve=False)[leaf]  # quoted as typed: never a resolved value
+        try:
+            value = OmegaConf.select(config, key, throw_on_missing=True)
+        except OmegaConfBaseException:
+            raise ConfigError(f"{key}={typed}: cannot be resolved") from None
+        _check_positive_or_null(key, f"{key}={typed}", [value])
+
+
 def _chooses_custom(overrides: list[Override]) -> bool:
     return any(o.key_or_group in ("model", "model.name") and "custom" in _values(o) for o in overrides)
 
 
-def _check_positive_or_null(key: str, override: Override) -> None:
-    for value in _values(override):
+def _check_positive_or_null(key: str, shown: str, values: Iterable) -> None:
+    for value in values:
         bad = value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1)
         if bad and not (key == "hydra.launcher.n_jobs" and value == -1):  # joblib's -1: every core
-            raise ConfigError(f"{override.input_line}: must be a positive number of {_POSITIVE_OR_NULL[key]}")
+            raise ConfigError(f"{shown}: must be a positive number of {_POSITIVE_OR_NULL[key]}")
 
 
 def _config_repository(overrides):

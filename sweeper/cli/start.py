@@ -15,10 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweeper.cli.config_checks import check_factory, check_interpolations, typed_values
+from sweeper.cli.config_checks import check_factory, check_values, typed_values
 from sweeper.cli.grid import Grid, typed_grid, typed_overrides
 from sweeper.cli.paths import check_job_paths, check_sweep_paths, set_values
-from sweeper.cli.preflight import check_overrides
+from sweeper.cli.preflight import check_counts, check_overrides
 from sweeper.cli.redact import REDACTED, SECRET_KEY
 from sweeper.cli.sweep_dir import claim
 from sweeper.config import CUSTOM_MODEL, ConfigError
@@ -51,7 +51,8 @@ def prepare_sweep(config: DictConfig) -> tuple[int | None, str]:
     Raises :class:`ConfigError` (nothing was run) or :class:`DryRun` (the jobs were printed).
     """
     grid = typed_grid(config)
-    jobs = check_overrides([axis.input_line for axis in grid.axes])
+    searchpath = [o for o in typed_overrides(config, "hydra") if o.startswith("hydra.searchpath=")]  # groups' options
+    jobs = check_overrides(searchpath + [axis.input_line for axis in grid.axes])
     described = f"{'?' if jobs is None else jobs} jobs ({grid.describe()})"
     if jobs is not None and jobs > config.max_jobs:
         raise ConfigError(f"{described}: more than max_jobs={config.max_jobs} (sweep fewer values, or raise max_jobs)")
@@ -60,15 +61,15 @@ def prepare_sweep(config: DictConfig) -> tuple[int | None, str]:
         for num, job in enumerate(grid.jobs_values()):
             print(f"#{num} {' '.join(text for text, key, _ in job if key not in ignored)}")
         raise DryRun(f"sweeper: dry run, {described}: nothing was run")
-    swept = {axis.key_or_group for axis in grid.axes if axis.is_sweep_override()}
-    check_interpolations(config, swept)
+    check_values(config, grid.swept_values())
+    check_counts(config)
     if _runs_custom_model(config, grid):
         check_factory(config)
     sweep_dir = Path(str(config.hydra.sweep.dir))
     check_sweep_paths(config, sweep_dir, _jobs(config, grid))
     named = any(o.startswith("hydra.sweep.dir=") for o in typed_overrides(config, "hydra"))
     record = {"command": _command(), "grid": grid_record(config, grid, jobs)}
-    claimed = claim(sweep_dir, record, named=named, resume=bool(config.resume))
+    claimed = claim(sweep_dir, record, named=named, resume=bool(config.resume), unclaimed_grid=_multirun_grid)
     if claimed != sweep_dir:  # another sweep holds the default directory: this one moves next to it
         quoted = str(claimed).replace("\\", "\\\\").replace("'", "\\'")
         overrides = [*typed_overrides(config, "hydra"), f"hydra.sweep.dir='{quoted}'"]
@@ -81,7 +82,7 @@ def prepare_run(config: DictConfig) -> None:
     if config.dry_run:
         print(f"#0 {' '.join(typed_overrides(config))}".rstrip())
         raise DryRun("sweeper: dry run, 1 job: nothing was run")
-    check_interpolations(config, set())
+    check_values(config, {})
     if _runs_custom_model(config, None):
         check_factory(config)
     run_dir = Path(os.path.abspath(str(config.hydra.run.dir)))
@@ -108,6 +109,16 @@ def _jobs(config: DictConfig, grid: Grid):
 
 def _command() -> list[str]:
     return [REDACTED if SECRET_KEY.search(arg.split("=")[0]) else arg for arg in sys.argv[1:]]
+
+
+def _multirun_grid(directory: Path) -> dict[str, Any] | None:
+    """The grid that ran in ``directory`` before sweeps claimed theirs, from the config Hydra saved there."""
+    try:
+        config = OmegaConf.load(directory / "multirun.yaml")
+    except FileNotFoundError:
+        return None
+    grid = typed_grid(config)
+    return grid_record(config, grid, grid.jobs)
 
 
 def grid_record(config: DictConfig, grid: Grid, jobs: int | None) -> dict[str, Any]:

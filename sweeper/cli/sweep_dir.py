@@ -5,8 +5,9 @@ A sweep claims its directory before any job by creating ``sweep.json`` exclusive
 the sweep's id, command and grid: every key of the config with the values the grid gives
 it. Another sweep that would land in a claimed or non-empty directory moves to a fresh
 one (``<dir>_1``, ...) when the directory is Hydra's default, and is refused when the user
-named it. ``resume=true`` refuses a directory whose grid differs and matches the earlier
-jobs by their settings, from an index of their records taken before any job runs.
+named it. ``resume=true`` refuses a directory whose grid differs (for a sweep from before
+claims, the grid its ``multirun.yaml`` ran) and matches the earlier jobs by their settings,
+from an index of their records taken before any job runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,15 +27,25 @@ CLAIM = "sweep.json"
 EARLIER = ".earlier-records.json"  # resume: the ok records found when the sweep started, by settings
 
 
-def claim(sweep_dir: Path, record: dict[str, Any], *, named: bool, resume: bool) -> Path:
-    """Take ``sweep_dir`` (or, when not ``named``, the first free ``<dir>_N``) for this sweep; returns it."""
+def claim(
+    sweep_dir: Path,
+    record: dict[str, Any],
+    *,
+    named: bool,
+    resume: bool,
+    unclaimed_grid: Callable[[Path], dict[str, Any] | None] = lambda directory: None,
+) -> Path:
+    """Take ``sweep_dir`` (or, when not ``named``, the first free ``<dir>_N``) for this sweep; returns it.
+
+    ``unclaimed_grid``: the grid of a directory a sweep ran in before sweeps claimed theirs, if known.
+    """
     fresh = (sweep_dir.with_name(f"{sweep_dir.name}_{n}") for n in itertools.count(1))
     candidates = itertools.chain([sweep_dir], fresh)
     for directory in candidates:
         _make(directory)
         record = record | {"id": "_".join(directory.parts[-2:])}  # as the W&B group is named
         if resume and named and any(directory.iterdir()):
-            _check_resumable(directory, record)
+            _check_resumable(directory, record, unclaimed_grid)
             _index_earlier_records(directory)
             write_atomic(directory / CLAIM, json.dumps(record, indent=2) + "\n")
             return directory
@@ -68,12 +80,14 @@ def _make(directory: Path) -> None:
         raise ConfigError(f"hydra.sweep.dir={directory}: is not writable") from None
 
 
-def _check_resumable(directory: Path, record: dict[str, Any]) -> None:
+def _check_resumable(directory: Path, record: dict[str, Any], unclaimed_grid) -> None:
     try:
-        earlier = json.loads((directory / CLAIM).read_text())
+        grid = json.loads((directory / CLAIM).read_text())["grid"]
     except (FileNotFoundError, json.JSONDecodeError):
-        raise ConfigError(f"resume=true: {directory} has no {CLAIM}, so its grid is unknown") from None
-    if difference := grid_difference(earlier["grid"]["space"], record["grid"]["space"]):
+        grid = unclaimed_grid(directory)
+    if grid is None:
+        raise ConfigError(f"resume=true: {directory} has no {CLAIM} nor multirun.yaml, so its grid is unknown")
+    if difference := grid_difference(grid["space"], record["grid"]["space"]):
         raise ConfigError(f"resume=true: {difference} from the sweep in {directory}")
 
 

@@ -34,6 +34,7 @@ class Handover(NamedTuple):
     future: Future
     pool: ProcessPoolExecutor
     if_failed: Callable[[BaseException], None] | None  # what to do in this process if it failed
+    if_done: Callable[[Any], None] | None  # what to do with its result
 
 
 _pool: ProcessPoolExecutor | None = None
@@ -62,7 +63,7 @@ def current() -> ProcessPoolExecutor | None:
     return None if _pool is None else start()
 
 
-def _submit(pool: ProcessPoolExecutor, fn: Callable, *args, if_failed=None) -> Future:
+def _submit(pool: ProcessPoolExecutor, fn: Callable, *args, if_failed=None, if_done=None) -> Future:
     try:
         with shielded():  # a signal must not cut a hand-over in half
             future = pool.submit(fn, *args)
@@ -70,7 +71,7 @@ def _submit(pool: ProcessPoolExecutor, fn: Callable, *args, if_failed=None) -> F
         future = Future()
         future.set_exception(err)
         _check_alive(pool, err)
-    _pending.append(Handover(future, pool, if_failed))
+    _pending.append(Handover(future, pool, if_failed, if_done))
     return future
 
 
@@ -87,6 +88,8 @@ def _settle(block: bool = False) -> None:
         _check_alive(h.pool, err)
         if err is not None and h.if_failed is not None:
             h.if_failed(err)
+        elif err is None and h.if_done is not None:
+            h.if_done(h.future.result())
     _pending[:] = still
 
 
@@ -106,7 +109,7 @@ class RemoteRun:
     """:class:`sweeper.tracking.job_run.JobRun`'s interface, carried out by the W&B process; nothing waits."""
 
     def __init__(self, pool: ProcessPoolExecutor, settings: TrackerSettings, name: str, config: dict, run_id: str):
-        self.pool, self.id = pool, run_id
+        self.pool, self.id, self.name = pool, run_id, name
         self.path = None  # known once the W&B process starts the run: its final record names it
         _submit(pool, worker.start, self.id, settings, name, config)
 
@@ -120,7 +123,11 @@ class RemoteRun:
             error = f"W&B: the W&B process could not finish run {self.id} ({one_line(err)})"
             write_record(Path(output_dir), tracked(record, self.id, None, False, error))
 
-        _submit(self.pool, worker.finish, self.id, record, output_dir, if_failed=lost)
+        def failed_by_w_and_b(final: dict[str, Any]) -> None:  # its progress line said ok: say what changed
+            if record["status"] == "ok" and final["status"] != "ok":
+                print(f"sweeper: job {self.name} failed in W&B after all: {final['wandb_error']}", file=sys.stderr)
+
+        _submit(self.pool, worker.finish, self.id, record, output_dir, if_failed=lost, if_done=failed_by_w_and_b)
 
 
 def open_run(

@@ -134,6 +134,7 @@ class Run:
 
     def log_job(self, record: dict[str, Any], lanes: list[dict[str, Any]], kernel_sample) -> None:
         """The job's metrics into the summary, the per-lane table and a kernel histogram; raises what W&B raises."""
+        import numpy as np
         import wandb
 
         from sweeper.report.summary import job_scalars
@@ -145,7 +146,10 @@ class Run:
             columns = list(lanes[0])
             self.run.log({"lanes": wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in lanes])})
         if kernel_sample is not None:
-            self.run.log({"kernel_values": wandb.Histogram(kernel_sample)})
+            values = np.asarray(kernel_sample, dtype=np.float64)
+            values = values[np.isfinite(values)]  # W&B refuses a histogram of NaN; the job's own error names them
+            if values.size:
+                self.run.log({"kernel_values": wandb.Histogram(values)})
 
     def log_sweep(self, rows: list[dict[str, Any]], plots: dict[str, str], totals: dict[str, Any]) -> None:
         """The sweep's tables, native charts, plots and totals, on the sweep's own run."""

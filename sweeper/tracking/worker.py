@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import os
 import signal
 import threading
@@ -37,7 +38,8 @@ def init(sweep_pid: int) -> None:
     silence_wandb()
     import wandb
 
-    wandb.setup()  # W&B's service starts while the sweep starts up
+    with contextlib.suppress(Exception):  # a setting W&B refuses: each run's start meets it, its job records it
+        wandb.setup()  # W&B's service starts while the sweep starts up
     _load_matplotlib()  # for the plots at the end
 
 

@@ -13,3 +13,10 @@ def returns_a_module_without_parameters(features, rngs):
 
 
 NOT_CALLABLE = 3
+
+
+def nan_parameters(features, rngs):
+    """A model whose weights are NaN: its job fails on that, whatever W&B makes of the values."""
+    model = nnx.Linear(features, features, rngs=rngs)
+    model.kernel.value = jnp.full_like(model.kernel.value, jnp.nan)
+    return model

@@ -14,7 +14,7 @@ from pathlib import Path
 API_KEY = "local0000000000000000000000000000000000000000"  # the key openwandb accepts for its admin
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -23,7 +23,7 @@ def _free_port() -> int:
 @contextmanager
 def openwandb(data_dir: Path):
     """``openwandb serve`` on a free loopback port; yields its base URL, stops it after."""
-    port = _free_port()
+    port = free_port()
     command = [str(Path(sys.executable).with_name("openwandb")), "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = open(data_dir.parent / "openwandb.log", "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen([*command, "--data-dir", str(data_dir), "--log-level", "warning"], stdout=log, stderr=log)
