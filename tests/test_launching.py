@@ -140,7 +140,7 @@ def launchers(loader_and_master, tmp_path):
     from hydra.core.utils import setup_globals
     from hydra.types import HydraContext
 
-    from hydra_plugins.sweeper_plugins._job import run_job
+    from hydra_plugins.sweeper_plugins._core import run_job
 
     loader = loader_and_master[0]
     ours_dir, hydras_dir = tmp_path / "ours", tmp_path / "hydras"

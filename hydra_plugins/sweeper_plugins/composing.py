@@ -15,7 +15,7 @@ from types import ModuleType
 from hydra import __version__ as hydra_version
 
 # Private, on purpose: Hydra's default sweeper and launcher (their grid syntax, order, batching and
-# job loop), which Hydra offers no public way to extend. tests/test_hydra_api.py fails if they move.
+# job loop), which Hydra offers no public way to extend. tests/test_hydra_plugin.py fails if they move.
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import JobReturn
