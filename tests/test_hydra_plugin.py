@@ -100,3 +100,41 @@ def test_the_run_job_copy_benchmark_runs_both_ways(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0].endswith("launcher ms per job, 1 rounds of 2 jobs")
     assert [line.split()[:2] for line in lines[1:]] == [["the", "copy"], ["Hydra's", "run_job"]]
+
+
+CALLBACK = """
+from pathlib import Path
+from hydra.experimental.callback import Callback
+
+class Touch(Callback):
+    def on_multirun_end(self, config, **kwargs):
+        Path("touched").write_text("yes")
+"""
+
+
+def test_a_users_callback_runs_once_trusted_from_the_environment(tmp_path):
+    from sweeper.cli.hydra_compat import ON_HYDRA_13, TRUSTED_TARGETS
+
+    (tmp_path / "mycb.py").write_text(CALLBACK)
+    args = ("-m", "seed=0", "num_inits=2", "features=4", "+hydra.callbacks.touch._target_=mycb.Touch")
+    if not ON_HYDRA_13:  # Hydra 1.4 instantiates only trusted targets: refused in one line, before anything runs
+        refused = sweeper(*args, "hydra.sweep.dir=s1", cwd=tmp_path)
+        assert refused.returncode == 1
+        assert refused.stderr == (
+            "sweeper: +hydra.callbacks.touch._target_=mycb.Touch: Hydra 1.4 instantiates only trusted targets: "
+            f"trust it from the environment, as in {TRUSTED_TARGETS}='mycb.*' (nothing was run)\n"
+        )
+        assert not (tmp_path / "s1").exists()
+    done = sweeper(*args, "hydra.sweep.dir=s2", cwd=tmp_path, env=os.environ | {TRUSTED_TARGETS: "mycb.*"})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "touched").read_text() == "yes"
+
+
+def test_a_trusted_target_that_hydra_would_refuse_is_refused_in_one_line(monkeypatch):
+    from sweeper.cli.hydra_compat import TRUSTED_TARGETS
+    from sweeper.cli.preflight import check_overrides
+    from sweeper.config import ConfigError
+
+    monkeypatch.setenv(TRUSTED_TARGETS, "good.*, my-cb")
+    with pytest.raises(ConfigError, match=f"^{TRUSTED_TARGETS}: 'my-cb' is not a dotted name"):
+        check_overrides(["seed=0"])

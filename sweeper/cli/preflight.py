@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from hydra.core.override_parser.types import ChoiceSweep, Glob, Override, RangeSweep
 
 from sweeper.cli.grid import Grid, axis_size, parse
+from sweeper.cli.hydra_compat import TRUSTED_TARGETS, bad_trusted_target, untrusted
 from sweeper.config import GROUPS, SCHEMA_KEYS, ConfigError, check
 
 _POSITIVE_OR_NULL = {"hydra.sweeper.max_batch_size": "jobs per batch", "hydra.launcher.n_jobs": "parallel jobs"}
@@ -37,6 +38,8 @@ def check_overrides(arguments: list[str]) -> int | None:
     replaces an earlier one, as a command line replaces its preset's grid), or None for
     a sweep it cannot enumerate (``interval(...)``, another sweeper's to sample).
     """
+    if pattern := bad_trusted_target():
+        raise ConfigError(f"{TRUSTED_TARGETS}: {pattern!r} is not a dotted name, or one ending in .* (mypkg.*)")
     overrides = parse(arguments)
     repository = _config_repository(overrides)
     glob_sizes = {}
@@ -44,6 +47,12 @@ def check_overrides(arguments: list[str]) -> int | None:
         key, typed = override.key_or_group, override.input_line
         if key in ("hydra.sweep.subdir", "hydra.run.dir"):
             check_subdir(key, override.value())
+        if key.startswith("hydra.callbacks.") and key.endswith("._target_") and untrusted(str(override.value())):
+            package = str(override.value()).split(".")[0]
+            raise ConfigError(
+                f"{typed}: Hydra 1.4 instantiates only trusted targets: trust it from the environment, "
+                f"as in {TRUSTED_TARGETS}='{package}.*'"
+            )
         if override.is_sweep_override() and not override.is_discrete_sweep():
             continue  # an interval has no values to check: the sampling sweeper draws them
         if axis_size(override) == 0:
