@@ -3,7 +3,11 @@
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -233,8 +237,33 @@ def test_a_sweep_directory_that_is_a_file_is_refused(tmp_path, path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError, match=re.escape(f"hydra.sweep.dir={path(tmp_path)}: ")):
         claim(path(tmp_path), {}, named=True, resume=False)
-    # a read-only directory is refused the same way (PermissionError), but root, which runs
-    # these tests, may write anywhere: it cannot be provoked here
+
+
+@contextmanager
+def _as_nobody():
+    """The filesystem's view of an unprivileged user: root (which runs CI) may write anywhere."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(65534), os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0), os.setegid(0)
+
+
+def test_a_read_only_sweep_directory_is_refused(tmp_path):
+    shared = Path(tempfile.mkdtemp(dir="/tmp"))  # tmp_path's parents are root's own: nobody could not reach it
+    try:
+        shared.chmod(0o755)
+        read_only = shared / "read-only"
+        read_only.mkdir(mode=0o555)
+        for target in (read_only, read_only / "below"):
+            with _as_nobody(), pytest.raises(ConfigError, match=re.escape(f"hydra.sweep.dir={target}: is not writ")):
+                claim(target, {}, named=True, resume=False)
+        assert list(read_only.iterdir()) == []
+    finally:
+        shutil.rmtree(shared)
 
 
 # --- 2. nothing is written outside the sweep directory; job directories never collide ---

@@ -12,6 +12,7 @@ from an index of their records taken before any job runs.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -76,7 +77,9 @@ def _make(directory: Path) -> None:
         raise ConfigError(f"hydra.sweep.dir={directory}: is a file, not a directory") from None
     except NotADirectoryError:
         raise ConfigError(f"hydra.sweep.dir={directory}: a part of the path is a file") from None
-    except PermissionError:
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
         raise ConfigError(f"hydra.sweep.dir={directory}: is not writable") from None
 
 
