@@ -177,6 +177,7 @@ def test_a_sweep_the_basic_sweeper_cannot_enumerate_is_left_to_its_sweeper():
         (["-m", "hydra.sweep.subdir=../x"], "hydra.sweep.subdir='../x': a job's directory must stay inside"),
         (["resume=maybe"], "resume='maybe': must be true or false"),
         (["memory_budget_gb=0"], "memory_budget_gb=0: must be a positive number of GB"),
+        (["-m", "--cfg", "job"], "--multirun and --cfg: only one of --run, --multirun, --cfg, --info, --shell-c"),
     ],
 )
 def test_a_bad_command_line_is_refused_in_one_line_naming_key_and_value(argv, message):

@@ -144,4 +144,8 @@ def command_line_overrides(argv: list[str]) -> list[str]:
     from hydra._internal.utils import get_args_parser
 
     args, _ = get_args_parser().parse_known_args(argv)
+    modes = [flag for flag in ("run", "multirun", "cfg", "info", "shell_completion") if getattr(args, flag, None)]
+    if len(modes) > 1:  # Hydra would raise a ValueError with its traceback
+        shown = " and ".join(f"--{flag.replace('_', '-')}" for flag in modes)
+        raise ConfigError(f"{shown}: only one of --run, --multirun, --cfg, --info, --shell-completion at a time")
     return list(args.overrides)
