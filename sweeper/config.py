@@ -8,7 +8,8 @@ a DictConfig. This module imports no JAX, so ``sweeper --help`` and every refusa
 
 To add a key: a field below with its default and a comment; a rule in :data:`RULES` unless
 every value of its type is valid; ``metadata=SWEEP_LEVEL`` if it says how the sweep runs
-rather than what a job computes (then a job's record does not carry it).
+rather than what a job computes (then a job's record does not carry it; list it in the
+``exclude_keys`` of ``conf/hydra/default.yaml`` too, so no job's name does: a test holds the two equal).
 """
 
 from __future__ import annotations
@@ -105,6 +106,19 @@ def schema_keys(schema: type = SweeperConfig, prefix: str = "") -> set[str]:
     for f in fields(schema):
         nested = _nested(f)
         keys |= schema_keys(nested, f"{prefix}{f.name}.") if nested else {prefix + f.name}
+    return keys
+
+
+def sweep_level_keys(schema: type = SweeperConfig, prefix: str = "", inherited: bool = False) -> set[str]:
+    """The keys that say how the sweep runs: no job's name, directory or record carries them."""
+    keys = set()
+    for f in fields(schema):
+        level = inherited or bool(f.metadata.get("sweep_level"))
+        nested = _nested(f)
+        if nested:
+            keys |= sweep_level_keys(nested, f"{prefix}{f.name}.", level)
+        elif level:
+            keys.add(prefix + f.name)
     return keys
 
 

@@ -231,3 +231,11 @@ def test_the_w_and_b_rules_are_w_and_bs_own(project, tags):
     except ConfigError:
         sweeper_refuses = True
     assert sweeper_refuses == w_and_b_refuses
+
+
+def test_a_jobs_name_leaves_out_exactly_the_sweep_level_keys_of_the_schema():
+    from sweeper.config import sweep_level_keys
+
+    with composed(return_hydra_config=True) as cfg:
+        excluded = list(cfg.hydra.job.config.override_dirname.exclude_keys)
+    assert sorted(excluded) == sorted({"sweep"} | sweep_level_keys())
