@@ -55,6 +55,9 @@ def test_two_sweeps_into_one_named_directory_one_runs_and_one_is_refused(tmp_pat
     assert refused[1].strip().startswith("sweeper: hydra.sweep.dir=out: holds another sweep's files"), refused
     features = {r["config"]["features"] for r in _records(tmp_path / "out").values()}
     assert len(features) == 1 and len(_records(tmp_path / "out")) == 2  # the winner's two results, intact
+    claim = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    winner = features.pop()
+    assert claim["command"] == ["-m", "seed=0,1", f"features={winner}", "num_inits=2", "hydra.sweep.dir=out"]  # typed
 
 
 @pytest.mark.next_hydra

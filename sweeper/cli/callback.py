@@ -20,7 +20,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sweeper.cli.redact import job_name
+from sweeper.cli.redact import job_name, typed_command
 from sweeper.interrupts import Interrupted, shielded
 from sweeper.records import job_dirs, job_record, one_line, read_record, write_record
 from sweeper.report import summary
@@ -57,7 +57,7 @@ def sweep_config(config: DictConfig, sweep_dir: Path) -> dict[str, Any]:
         "sweep_dir": str(sweep_dir.resolve()),
         "grid": {k: str(v) for k, v in params.items()} | dict(o.split("=", 1) for o in overrides if "=" in o),
         "overrides": overrides,
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": shlex.join([Path(sys.argv[0]).name, *typed_command()]),
     }
 
 

@@ -29,6 +29,7 @@ def main() -> None:
 
 
 def _run(args: list[str]) -> None:
+    from sweeper.cli import redact
     from sweeper.cli.grid import choose_preset
     from sweeper.cli.preflight import check_overrides, command_line_overrides
     from sweeper.config import ConfigError
@@ -39,6 +40,7 @@ def _run(args: list[str]) -> None:
     except ConfigError as err:
         sys.exit(f"sweeper: {err} (nothing was run)")
     if {"-m", "--multirun"} & set(args) and (chosen := choose_preset(overrides)) != overrides:
+        redact.TYPED_ARGV = list(args)  # what the sweep records as its command
         sys.argv.append(chosen[-1])  # sweep=none: the axes typed, and only those
     if {"-m", "--multirun"} & set(args):
         from sweeper.tracking import process as tracker_process

@@ -19,7 +19,7 @@ from sweeper.cli.config_checks import check_factory, check_values, typed_values
 from sweeper.cli.grid import Grid, typed_grid, typed_overrides
 from sweeper.cli.paths import check_job_paths, check_sweep_paths, set_values
 from sweeper.cli.preflight import check_counts, check_overrides
-from sweeper.cli.redact import REDACTED, SECRET_KEY
+from sweeper.cli.redact import REDACTED, SECRET_KEY, typed_command
 from sweeper.cli.sweep_dir import claim
 from sweeper.config import CUSTOM_MODEL, ConfigError
 from sweeper.records import one_line
@@ -68,7 +68,7 @@ def prepare_sweep(config: DictConfig) -> tuple[int | None, str]:
     sweep_dir = Path(str(config.hydra.sweep.dir))
     check_sweep_paths(config, sweep_dir, _jobs(config, grid))
     named = any(o.startswith("hydra.sweep.dir=") for o in typed_overrides(config, "hydra"))
-    record = {"command": _command(), "grid": grid_record(config, grid, jobs)}
+    record = {"command": typed_command(), "grid": grid_record(config, grid, jobs)}
     claimed = claim(sweep_dir, record, named=named, resume=bool(config.resume), unclaimed_grid=_multirun_grid)
     if claimed != sweep_dir:  # another sweep holds the default directory: this one moves next to it
         quoted = str(claimed).replace("\\", "\\\\").replace("'", "\\'")
@@ -105,10 +105,6 @@ def _jobs(config: DictConfig, grid: Grid):
     for job in grid.jobs_values():
         values = {key: value for _, key, value in job if key not in groups and not key.startswith("hydra")}
         yield [text for text, _, _ in job], values
-
-
-def _command() -> list[str]:
-    return [REDACTED if SECRET_KEY.search(arg.split("=")[0]) else arg for arg in sys.argv[1:]]
 
 
 def _multirun_grid(directory: Path) -> dict[str, Any] | None:
