@@ -1,6 +1,7 @@
 """Strict numerics for every test: no silent dtype or rank promotion."""
 
 import os
+import tempfile
 
 import jax
 import pytest
@@ -25,3 +26,17 @@ def _no_inherited_wandb_service():
     os.environ.pop("WANDB_SERVICE", None)
     yield
     os.environ.pop("WANDB_SERVICE", None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _temporary_files_under_pytests_own_directory(tmp_path_factory):
+    """W&B's temporary files, and every subprocess's, go under this session's pytest directory, not loose in /tmp."""
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
+    tempfile.tempdir = None  # tempfile caches the directory it chose
+    yield
+    if before is None:
+        os.environ.pop("TMPDIR")
+    else:
+        os.environ["TMPDIR"] = before
+    tempfile.tempdir = None

@@ -47,6 +47,7 @@ def test_a_w_and_b_refusal_at_run_start_fails_the_jobs_but_keeps_their_results(t
         assert record["wandb_error"].startswith("W&B: "), record
         assert record["error"] == record["wandb_error"]  # the job itself went well: the refusal is its only error
     assert done.stderr.count("failed in W&B after all: W&B: ") == 2  # its progress line had said ok
+    assert "W&B: the sweep's run is not online" in done.stdout  # not "off"
     with open(tmp_path / "s" / "summary.csv") as f:
         assert [r["status"] for r in csv.DictReader(f)] == ["failed", "failed"]
 

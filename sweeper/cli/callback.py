@@ -68,6 +68,8 @@ def how_to_look(mode: str, sweep_dir: Path, url: str | None) -> str:
     if mode == "offline":
         runs = sweep_dir / "wandb"
         return f"look: wandb leet {runs}   upload: wandb sync {runs}/offline-run-*"
+    if mode == "online":  # the sweep's run could not be made: the jobs' records say what W&B said
+        return "W&B: the sweep's run is not online (see the errors above)"
     return "W&B: off (wandb.mode=disabled)"
 
 
