@@ -213,3 +213,44 @@ def test_a_keyboard_interrupt_reaches_on_job_end_and_goes_on_up(launchers, overr
     interrupted = ["start", ("end", "FAILED", "KeyboardInterrupt")]
     assert recorders[0].events == interrupted
     assert recorders[1].events == (["start"] if HYDRA_13 else interrupted)  # the second of the three fixes
+
+
+class Value:
+    """A job's return value, weakly referable, so a test can see whether anything still holds it."""
+
+
+def test_a_launch_keeps_no_completed_jobs_return_value(loader_and_master, tmp_path):
+    """A long sweep's process stays flat: a completed job's return value (its record) is let go once the
+    callbacks have seen it; a failed job's exception is kept, for the sweeper to raise."""
+    import gc
+    import weakref
+
+    from hydra.core.utils import JobStatus
+    from hydra.types import HydraContext
+
+    from hydra_plugins.sweeper_plugins._core import launch
+
+    loader = loader_and_master[0]
+    master = _master(loader, tmp_path)
+    recorder, values = Recorder(), []
+
+    def task(cfg):
+        if cfg.seed == 2:
+            raise ValueError("boom")
+        values.append(weakref.ref(value := Value()))
+        return value
+
+    context = HydraContext(config_loader=Composer(loader, master), callbacks=recorder)
+    jobs = [[f"seed={seed}", "num_inits=1", "features=2"] for seed in range(4)]
+    try:
+        runs = launch(context, task, master, jobs, 0, start_tracker=False)
+    finally:
+        gc.unfreeze()  # the launcher freezes what lives before its first job: this test's process goes on
+    assert [e for e in recorder.events if e != "start"] == [("end", "COMPLETED", "Value")] * 2 + [
+        ("end", "FAILED", "ValueError"),
+        ("end", "COMPLETED", "Value"),
+    ]
+    assert [r.status for r in runs] == [JobStatus.COMPLETED] * 2 + [JobStatus.FAILED, JobStatus.COMPLETED]
+    assert len(values) == 3 and all(ref() is None for ref in values)
+    with pytest.raises(ValueError, match="boom"):
+        _ = runs[2].return_value  # as Hydra's basic sweeper reads it
