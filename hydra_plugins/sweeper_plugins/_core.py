@@ -47,6 +47,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf._utils import get_omega_conf_dumper
 
+from sweeper.interrupts import shielded
+
 try:  # Hydra 1.4: targets chosen by config (logging handlers too) obey the app's execution whitelist
     from hydra.utils import execution_whitelist
 except ImportError:  # Hydra 1.3 has no whitelist
@@ -274,29 +276,30 @@ def _run_job(context: HydraContext, task_function: TaskFunction, job: ComposedJo
     config, task_cfg, hydra_cfg = job.config, job.task, job.hydra_config
     old_cwd = os.getcwd()
     orig_hydra_cfg = HydraConfig.instance().cfg
-    _set_hydra_config(job)
-    output_dir = os.path.join(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir))
-    job.set_hydra({"runtime.output_dir": os.path.abspath(output_dir)})
     chdir = False
     try:
-        ret = JobReturn()
-        ret.cfg, ret.hydra_cfg = task_cfg, hydra_cfg
-        env_set = hydra_cfg.hydra.job.env_set
-        with read_write(env_set):
-            OmegaConf.resolve(env_set)
-        ret.overrides = OmegaConf.to_container(config.hydra.overrides.task)
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        chdir = bool(hydra_cfg.hydra.job.chdir)  # Hydra's own default since 1.2: False
-        if chdir:
-            os.chdir(output_dir)
-        ret.working_dir = output_dir if chdir else os.getcwd()
-        configure_log(context, config.hydra.job_logging, config.hydra.verbose)
-        if config.hydra.output_subdir is not None:
-            hydra_output = Path(config.hydra.runtime.output_dir) / Path(config.hydra.output_subdir)
-            _save_config(task_cfg, "config.yaml", hydra_output)
-            (hydra_output / "hydra.yaml").write_text(job.hydra_yaml(hydra_cfg), encoding="utf-8")
-            _save_config(config.hydra.overrides.task, "overrides.yaml", hydra_output)
-        ret.task_name = JobRuntime.instance().get("name")
+        with shielded():  # a signal waits until the job is set up: cut mid-update, OmegaConf's own error hides it
+            _set_hydra_config(job)
+            output_dir = os.path.join(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir))
+            job.set_hydra({"runtime.output_dir": os.path.abspath(output_dir)})
+            ret = JobReturn()
+            ret.cfg, ret.hydra_cfg = task_cfg, hydra_cfg
+            env_set = hydra_cfg.hydra.job.env_set
+            with read_write(env_set):
+                OmegaConf.resolve(env_set)
+            ret.overrides = OmegaConf.to_container(config.hydra.overrides.task)
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            chdir = bool(hydra_cfg.hydra.job.chdir)  # Hydra's own default since 1.2: False
+            if chdir:
+                os.chdir(output_dir)
+            ret.working_dir = output_dir if chdir else os.getcwd()
+            configure_log(context, config.hydra.job_logging, config.hydra.verbose)
+            if config.hydra.output_subdir is not None:
+                hydra_output = Path(config.hydra.runtime.output_dir) / Path(config.hydra.output_subdir)
+                _save_config(task_cfg, "config.yaml", hydra_output)
+                (hydra_output / "hydra.yaml").write_text(job.hydra_yaml(hydra_cfg), encoding="utf-8")
+                _save_config(config.hydra.overrides.task, "overrides.yaml", hydra_output)
+            ret.task_name = JobRuntime.instance().get("name")
         _run_task(context, task_function, config, task_cfg, hydra_cfg, ret)
         return ret
     finally:
@@ -353,8 +356,9 @@ def launch(
     runs = []
     for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-        job = composer.job(overrides)
-        job.set_hydra({"job.id": str(idx), "job.num": idx})
+        with shielded():  # a signal waits until the job's config is whole (see _run_job)
+            job = composer.job(overrides)
+            job.set_hydra({"job.id": str(idx), "job.num": idx})
         ret = run_job(context, task_function, job)
         ret.cfg = ret.hydra_cfg = None  # used up by the callbacks; kept, they grew a long sweep by ~0.27 MB per job
         if ret.status == JobStatus.COMPLETED:  # its value (the job's record, on disk) is used up by the callbacks too:
