@@ -360,9 +360,9 @@ def launch(
             job = composer.job(overrides)
             job.set_hydra({"job.id": str(idx), "job.num": idx})
         ret = run_job(context, task_function, job)
-        ret.cfg = ret.hydra_cfg = None  # used up by the callbacks; kept, they grew a long sweep by ~0.27 MB per job
-        if ret.status == JobStatus.COMPLETED:  # its value (the job's record, on disk) is used up by the callbacks too:
-            ret.return_value = None  # kept, the records grew a long sweep by ~6 KB per job
-        runs.append(ret)  # the sweeper reads each return value only to raise a failed job's exception: that one stays
+        ret.cfg = ret.hydra_cfg = None  # used up by the callbacks: kept, a long sweep would hold every job's configs
+        if ret.status == JobStatus.COMPLETED:
+            ret.return_value = None  # the job's record: on disk, and used up by the callbacks too
+        runs.append(ret)  # the sweeper reads a return value only to raise a failed job's exception: that one stays
         configure_log(context, config.hydra.hydra_logging, config.hydra.verbose)
     return runs

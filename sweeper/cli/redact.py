@@ -19,7 +19,10 @@ TYPED_ARGV: list[str] | None = None  # set by sweeper.cli.command before it adds
 def typed_command() -> list[str]:
     """The command's arguments as the user typed them, the values of secret-looking keys redacted."""
     argv = sys.argv[1:] if TYPED_ARGV is None else TYPED_ARGV
-    return [f"{arg.split('=')[0]}={REDACTED}" if SECRET_KEY.search(arg.split("=")[0]) else arg for arg in argv]
+    return [
+        f"{arg.split('=')[0]}={REDACTED}" if "=" in arg and SECRET_KEY.search(arg.split("=")[0]) else arg
+        for arg in argv
+    ]
 
 
 def env_interpolated(raw: Any, prefix: str = "") -> set[str]:
